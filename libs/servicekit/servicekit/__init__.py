@@ -1,0 +1,1 @@
+"""Shared infrastructure for the services: no business logic lives here."""

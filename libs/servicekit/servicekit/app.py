@@ -1,0 +1,75 @@
+"""The wiring every service shares, so each `create_app` holds only its own parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from servicekit.errors import PROBLEM_JSON, Problem, install_error_handlers
+from servicekit.health import ReadinessCheck, health_router
+from servicekit.logging import configure_logging
+from servicekit.middleware import RequestContextMiddleware
+from servicekit.settings import ServiceSettings
+
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def build_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]],
+    docs_prefix: str | None,
+) -> FastAPI:
+    """A FastAPI app with problem+json errors, request context and health routes.
+
+    `docs_prefix` places Swagger UI and the OpenAPI document under the service's
+    public prefix (e.g. /auth/docs) so they are reachable through the ingress;
+    None hides them (internal services publish theirs under /internal).
+    """
+    configure_logging(settings.service_name, settings.log_level)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=f"{docs_prefix}/docs" if docs_prefix else None,
+        redoc_url=None,
+        openapi_url=f"{docs_prefix}/openapi.json" if docs_prefix else None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
+    app.include_router(health_router(lambda: readiness(app)))
+    app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """Publish error responses as application/problem+json with the Problem schema,
+    including the 422 that FastAPI documents on its own."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema

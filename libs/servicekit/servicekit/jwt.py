@@ -1,0 +1,109 @@
+"""Access-token verification, shared by every service that accepts bearer tokens.
+
+The algorithm is pinned to HS256 (so `alg: none` or an RS/HS confusion cannot
+slip through), the key is chosen by the header's `kid` among the configured
+keys (current and, during a rotation, previous), and every claim the product
+relies on must be present.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jose import jwt
+from jose.exceptions import JOSEError
+
+from servicekit.context import user_id_var
+from servicekit.errors import Unauthorized
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("exp", "aud", "iss", "sub", "sid", "iat", "jti")
+# Clock skew tolerated between the issuing and verifying pods.
+LEEWAY_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    token_id: str
+    expires_at: int
+
+
+class InvalidToken(Unauthorized):
+    default_code = "invalid_token"
+
+
+class TokenVerifier:
+    def __init__(self, keys: dict[str, str], *, issuer: str, audience: str) -> None:
+        if not keys:
+            raise ValueError("at least one verification key is required")
+        self._keys = dict(keys)
+        self.issuer = issuer
+        self.audience = audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except JOSEError as exc:
+            raise InvalidToken("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("unsupported token algorithm")
+        key = self._keys.get(str(header.get("kid")))
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={
+                    **{f"require_{c}": True for c in REQUIRED_CLAIMS if c != "sid"},
+                    "leeway": LEEWAY_SECONDS,
+                },
+            )
+        except JOSEError as exc:
+            raise InvalidToken("token is invalid or expired") from exc
+        if not isinstance(claims.get("iat"), int) or claims["iat"] > time.time() + LEEWAY_SECONDS:
+            raise InvalidToken("token is not valid yet")
+        try:
+            return Principal(
+                user_id=uuid.UUID(str(claims["sub"])),
+                session_id=uuid.UUID(str(claims["sid"])),
+                token_id=str(claims["jti"]),
+                expires_at=int(claims["exp"]),
+            )
+        except (KeyError, ValueError) as exc:
+            raise InvalidToken("token claims are malformed") from exc
+
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized(
+            "a bearer access token is required", code="missing_token", headers=_CHALLENGE
+        )
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        principal = verifier.verify(credentials.credentials)
+    except InvalidToken as exc:
+        exc.headers.update(_CHALLENGE)
+        raise
+    user_id_var.set(str(principal.user_id))
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,90 @@
+"""Plain-ASGI request context: request id, one access log line, last-resort 500.
+
+It sits inside Starlette's ServerErrorMiddleware, so an unhandled exception
+reaches it first: it logs the traceback and answers a generic problem+json 500
+that carries the request id and leaks nothing about the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.context import request_id_var, user_id_var
+from servicekit.errors import problem_response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+access_log = logging.getLogger("access")
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            # A caller-chosen id ends up in every log line: keep it short and inert.
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, quiet_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.quiet_paths = quiet_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope)
+        request_id_token = request_id_var.set(request_id)
+        user_token = user_id_var.set(None)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            access_log.exception("unhandled error")
+            if response_started:
+                raise
+            status = 500
+            response = problem_response(
+                500,
+                "Internal Server Error",
+                "The server failed to handle this request; quote the request_id when reporting it.",
+                "internal_error",
+            )
+            await response(scope, receive, send_with_id)
+        finally:
+            path = scope.get("path", "")
+            if path not in self.quiet_paths or status >= 400:
+                route = scope.get("route")
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "route": getattr(route, "path", None) or "<unmatched>",
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            user_id_var.reset(user_token)
+            request_id_var.reset(request_id_token)
