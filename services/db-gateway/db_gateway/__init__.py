@@ -1,0 +1,1 @@
+"""db-gateway: the only service that talks to Postgres."""

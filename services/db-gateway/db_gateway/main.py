@@ -1,0 +1,72 @@
+"""db-gateway: create_app(settings) and the lifespan that owns the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from starlette.responses import Response
+
+from db_gateway.config import Settings
+from db_gateway.db import create_engine
+from db_gateway.router import router
+from servicekit.app import build_app
+from servicekit.errors import problem_response
+from servicekit.health import ReadinessCheck
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.internal_token = settings.internal_token.get_secret_value().encode()
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+    async def postgres() -> None:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    return {"postgres": postgres}
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> Response:
+    # Postgres down, restarting, or too slow: the caller should retry, and the
+    # pool's pre-ping replaces broken connections once it is back.
+    return problem_response(
+        503,
+        "Service Unavailable",
+        "the database is unavailable",
+        "database_unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = build_app(
+        settings,
+        title="finledger db-gateway (internal)",
+        description="Domain operations on Postgres for auth and ledger. Internal only.",
+        lifespan=lifespan,
+        readiness=readiness,
+        docs_prefix="/internal",
+    )
+    app.include_router(router)
+    for exc_type in (OperationalError, InterfaceError, PoolTimeout, OSError):
+        app.add_exception_handler(exc_type, _database_unavailable)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    return create_app(Settings())

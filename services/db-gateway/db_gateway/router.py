@@ -1,0 +1,134 @@
+"""/internal/...: domain operations for auth and ledger, never a table proxy.
+
+Every route requires the shared internal token, and every query is scoped by
+the user id in the path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from db_gateway import schemas, service
+from db_gateway.db import DbSession
+from servicekit.errors import NotFound, Unauthorized
+
+
+async def require_internal_token(
+    request: Request,
+    x_internal_token: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    expected: bytes = request.app.state.internal_token
+    # constant-time: the comparison must not reveal how much of a guess was right
+    if x_internal_token is None or not hmac.compare_digest(x_internal_token.encode(), expected):
+        raise Unauthorized("internal token required", code="invalid_internal_token")
+
+
+router = APIRouter(prefix="/internal", dependencies=[Depends(require_internal_token)])
+Limit = Annotated[int, Query(ge=1, le=201)]
+
+
+@router.post("/users", status_code=201)
+async def create_user(draft: schemas.UserCreate, session: DbSession) -> schemas.UserRead:
+    return schemas.UserRead.model_validate(await service.create_user(session=session, draft=draft))
+
+
+@router.post("/users/lookup")
+async def lookup_credentials(
+    body: schemas.EmailLookup, session: DbSession
+) -> schemas.UserCredentials:
+    user = await service.get_credentials(session=session, email=body.email)
+    if user is None:
+        raise NotFound("user not found")
+    return schemas.UserCredentials.model_validate(user)
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: uuid.UUID, session: DbSession) -> schemas.UserRead:
+    return schemas.UserRead.model_validate(await service.get_user(session=session, user_id=user_id))
+
+
+@router.post("/sessions", status_code=201)
+async def create_session(draft: schemas.SessionCreate, session: DbSession) -> schemas.SessionRead:
+    return schemas.SessionRead.model_validate(
+        await service.create_session(session=session, draft=draft)
+    )
+
+
+@router.post("/sessions/rotate")
+async def rotate(draft: schemas.RefreshRotate, session: DbSession) -> schemas.SessionRead:
+    return schemas.SessionRead.model_validate(
+        await service.rotate_refresh_token(session=session, draft=draft)
+    )
+
+
+@router.post("/sessions/revoke", status_code=204)
+async def revoke(body: schemas.TokenHash, session: DbSession) -> Response:
+    await service.revoke_session_by_token(session=session, token_hash=body.token_hash)
+    return Response(status_code=204)
+
+
+@router.post("/users/{user_id}/accounts", status_code=201)
+async def create_account(
+    user_id: uuid.UUID, draft: schemas.AccountCreate, session: DbSession
+) -> schemas.AccountRead:
+    return schemas.AccountRead.model_validate(
+        await service.create_account(session=session, user_id=user_id, draft=draft)
+    )
+
+
+@router.get("/users/{user_id}/accounts")
+async def list_accounts(
+    user_id: uuid.UUID, session: DbSession, limit: Limit = 50, after_seq: int | None = None
+) -> schemas.AccountPage:
+    rows = await service.list_accounts(
+        session=session, user_id=user_id, limit=limit, after_seq=after_seq
+    )
+    return schemas.AccountPage(items=[schemas.AccountRead.model_validate(r) for r in rows])
+
+
+@router.get("/users/{user_id}/accounts/{account_id}")
+async def get_account(
+    user_id: uuid.UUID, account_id: uuid.UUID, session: DbSession
+) -> schemas.AccountRead:
+    return schemas.AccountRead.model_validate(
+        await service.get_account(session=session, user_id=user_id, account_id=account_id)
+    )
+
+
+@router.post("/users/{user_id}/transactions", status_code=201)
+async def post_transaction(
+    user_id: uuid.UUID, draft: schemas.TransactionPost, session: DbSession
+) -> schemas.PostResult:
+    return await service.post_transaction(session=session, user_id=user_id, draft=draft)
+
+
+@router.get("/users/{user_id}/transactions")
+async def list_transactions(
+    user_id: uuid.UUID,
+    session: DbSession,
+    limit: Limit = 50,
+    before_date: dt.date | None = None,
+    before_seq: int | None = None,
+    account_id: uuid.UUID | None = None,
+) -> schemas.TransactionPage:
+    before = (before_date, before_seq) if before_date and before_seq is not None else None
+    rows = await service.list_transactions(
+        session=session, user_id=user_id, limit=limit, before=before, account_id=account_id
+    )
+    return schemas.TransactionPage(items=[schemas.TransactionRead.model_validate(r) for r in rows])
+
+
+@router.get("/users/{user_id}/transactions/{transaction_id}")
+async def get_transaction(
+    user_id: uuid.UUID, transaction_id: uuid.UUID, session: DbSession
+) -> schemas.TransactionRead:
+    return schemas.TransactionRead.model_validate(
+        await service.get_transaction(
+            session=session, user_id=user_id, transaction_id=transaction_id
+        )
+    )

@@ -1,0 +1,132 @@
+"""Internal API shapes (db-gateway <-> auth, ledger). Money is Decimal, sent as a string."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+AccountType = Literal["checking", "savings", "cash", "credit_card", "loan", "investment", "other"]
+TransactionType = Literal["expense", "income", "transfer"]
+HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+
+class UserCreate(Schema):
+    email: str = Field(max_length=320)
+    password_hash: str = Field(max_length=512)
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class UserRead(Schema):
+    id: uuid.UUID
+    email: str
+    display_name: str | None
+    default_currency: str
+    timezone: str
+    created_at: dt.datetime
+
+
+class EmailLookup(Schema):
+    email: str = Field(max_length=320)
+
+
+class UserCredentials(Schema):
+    id: uuid.UUID
+    password_hash: str
+
+
+class SessionCreate(Schema):
+    user_id: uuid.UUID
+    token_hash: HexDigest
+    user_agent: str | None = Field(default=None, max_length=512)
+    expires_at: dt.datetime
+
+
+class RefreshRotate(Schema):
+    token_hash: HexDigest
+    new_token_hash: HexDigest
+    expires_at: dt.datetime
+
+
+class TokenHash(Schema):
+    token_hash: HexDigest
+
+
+class SessionRead(Schema):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class AccountCreate(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    type: AccountType
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class AccountRead(Schema):
+    id: uuid.UUID
+    name: str
+    type: AccountType
+    currency: str
+    balance: Decimal
+    version: int
+    archived: bool
+    seq: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class AccountPage(Schema):
+    items: list[AccountRead]
+
+
+class BalanceRead(Schema):
+    account_id: uuid.UUID
+    currency: str
+    balance: Decimal
+    version: int
+
+
+class TransactionPost(Schema):
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    request_hash: HexDigest | None = None
+    type: TransactionType
+    account_id: uuid.UUID
+    to_account_id: uuid.UUID | None = None
+    amount: Decimal = Field(gt=0, max_digits=28, decimal_places=4)
+    date: dt.date
+    description: str = Field(default="", max_length=500)
+
+
+class TransactionRead(Schema):
+    id: uuid.UUID
+    type: TransactionType
+    account_id: uuid.UUID
+    to_account_id: uuid.UUID | None
+    amount: Decimal
+    currency: str
+    date: dt.date
+    description: str
+    version: int
+    seq: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PostResult(Schema):
+    transaction: TransactionRead
+    balances: list[BalanceRead]
+    replayed: bool
+
+
+class TransactionPage(Schema):
+    items: list[TransactionRead]

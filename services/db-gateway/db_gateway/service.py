@@ -1,0 +1,415 @@
+"""Domain operations on the database. Each public function is one atomic unit:
+callers pass a fresh session and the function commits (or raises, and nothing
+is written)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import Select, column, func, insert, select, tuple_, update, values
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db_gateway import schemas
+from db_gateway.models import (
+    MONEY,
+    Account,
+    IdempotencyRecord,
+    Posting,
+    RefreshToken,
+    Session,
+    Transaction,
+    User,
+)
+from servicekit.errors import Conflict, NotFound, Unauthorized, Unprocessable
+
+# ---------------------------------------------------------------- users
+
+
+async def create_user(*, session: AsyncSession, draft: schemas.UserCreate) -> User:
+    user = User(
+        id=uuid.uuid4(),
+        email=draft.email.lower(),
+        password_hash=draft.password_hash,
+        display_name=draft.display_name,
+    )
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Conflict("an account with this email already exists", code="email_taken") from exc
+    await session.refresh(user)
+    return user
+
+
+async def get_credentials(*, session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email.lower()))
+    return result.scalar_one_or_none()
+
+
+async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+# ---------------------------------------------------------------- sessions
+
+
+async def create_session(*, session: AsyncSession, draft: schemas.SessionCreate) -> Session:
+    if await session.get(User, draft.user_id) is None:
+        raise NotFound("user not found")
+    row = Session(
+        id=uuid.uuid4(),
+        user_id=draft.user_id,
+        user_agent=draft.user_agent,
+        expires_at=draft.expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    session.add(RefreshToken(token_hash=bytes.fromhex(draft.token_hash), session_id=row.id))
+    await session.commit()
+    await session.refresh(row)
+    return row
+
+
+class RefreshTokenInvalid(Unauthorized):
+    default_code = "invalid_refresh_token"
+
+
+async def rotate_refresh_token(*, session: AsyncSession, draft: schemas.RefreshRotate) -> Session:
+    """Retire the presented refresh token and register its successor.
+
+    The token row is locked, so of two concurrent rotations of one token only
+    the first succeeds; the second sees a retired token. A retired token
+    presented again means it leaked (or a client raced itself): the whole
+    session is revoked, so whoever holds the newest token must log in again.
+    """
+    now = dt.datetime.now(dt.UTC)
+    token = (
+        await session.execute(
+            select(RefreshToken)
+            .where(RefreshToken.token_hash == bytes.fromhex(draft.token_hash))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if token is None:
+        raise RefreshTokenInvalid("refresh token is invalid")
+    row = (
+        await session.execute(
+            select(Session).where(Session.id == token.session_id).with_for_update()
+        )
+    ).scalar_one()
+    if row.revoked_at is not None or row.expires_at <= now:
+        raise RefreshTokenInvalid("session has ended; log in again")
+    if token.used_at is not None:
+        row.revoked_at = now
+        await session.commit()
+        raise RefreshTokenInvalid(
+            "refresh token was already used; the session is revoked", code="refresh_token_reused"
+        )
+    token.used_at = now
+    row.last_used_at = now
+    row.expires_at = draft.expires_at
+    session.add(RefreshToken(token_hash=bytes.fromhex(draft.new_token_hash), session_id=row.id))
+    await session.commit()
+    return row
+
+
+async def revoke_session_by_token(*, session: AsyncSession, token_hash: str) -> None:
+    session_id = (
+        select(RefreshToken.session_id)
+        .where(RefreshToken.token_hash == bytes.fromhex(token_hash))
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    await session.commit()
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def _user_accounts(user_id: uuid.UUID) -> Select[Account]:
+    return select(Account).where(Account.user_id == user_id, Account.system_role.is_(None))
+
+
+async def create_account(
+    *, session: AsyncSession, user_id: uuid.UUID, draft: schemas.AccountCreate
+) -> Account:
+    account = Account(id=uuid.uuid4(), user_id=user_id, **draft.model_dump())
+    session.add(account)
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # the user does not exist (deleted meanwhile)
+        await session.rollback()
+        raise NotFound("user not found") from exc
+    await session.refresh(account)
+    return account
+
+
+async def list_accounts(
+    *, session: AsyncSession, user_id: uuid.UUID, limit: int, after_seq: int | None
+) -> list[Account]:
+    query = _user_accounts(user_id).order_by(Account.seq).limit(limit)
+    if after_seq is not None:
+        query = query.where(Account.seq > after_seq)
+    return list((await session.execute(query)).scalars())
+
+
+async def get_account(
+    *, session: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID
+) -> Account:
+    account = (
+        await session.execute(_user_accounts(user_id).where(Account.id == account_id))
+    ).scalar_one_or_none()
+    if account is None:
+        raise NotFound("account not found")
+    return account
+
+
+# ---------------------------------------------------------------- transactions
+
+
+class IdempotencyConflict(Unprocessable):
+    default_code = "idempotency_conflict"
+
+
+async def _counter_account(
+    session: AsyncSession, user_id: uuid.UUID, role: str, currency: str
+) -> uuid.UUID:
+    """The hidden income/expense account of this user and currency, made on first use."""
+    await session.execute(
+        pg_insert(Account)
+        .values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            system_role=role,
+            name=f"{role} ({currency})",
+            type="other",
+            currency=currency,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["user_id", "system_role", "currency"],
+            index_where=Account.system_role.is_not(None),
+        )
+    )
+    return (
+        await session.execute(
+            select(Account.id).where(
+                Account.user_id == user_id,
+                Account.system_role == role,
+                Account.currency == currency,
+            )
+        )
+    ).scalar_one()
+
+
+async def post_transaction(
+    *, session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
+) -> schemas.PostResult:
+    """Write a transaction, its postings, the new balances and the idempotency record.
+
+    Accounts are locked in one fixed order (the user's accounts by id, then the
+    counter-account), so concurrent writes queue instead of deadlocking, and
+    every balance moves by exactly its postings in the same DB transaction.
+    """
+    tx_id = uuid.uuid4()
+    if draft.idempotency_key is not None:
+        if draft.request_hash is None:
+            raise Unprocessable("request_hash is required with idempotency_key")
+        # Claim the key first: a concurrent request with the same key blocks here
+        # until this one commits, then finds the record and replays it.
+        claimed = (
+            await session.execute(
+                pg_insert(IdempotencyRecord)
+                .values(
+                    user_id=user_id,
+                    key=draft.idempotency_key,
+                    request_hash=bytes.fromhex(draft.request_hash),
+                    transaction_id=tx_id,
+                    response={},
+                )
+                .on_conflict_do_nothing()
+                .returning(IdempotencyRecord.key)
+            )
+        ).scalar_one_or_none()
+        if claimed is None:
+            return await _replay(session, user_id, draft)
+
+    own_ids = sorted({draft.account_id, *([draft.to_account_id] if draft.to_account_id else [])})
+    locked = {
+        a.id: a
+        for a in (
+            await session.execute(
+                _user_accounts(user_id)
+                .where(Account.id.in_(own_ids))
+                .order_by(Account.id)
+                .with_for_update()
+            )
+        ).scalars()
+    }
+    if draft.account_id not in locked:
+        raise NotFound(
+            "account not found", errors=[{"field": "account_id", "message": "account not found"}]
+        )
+    source = locked[draft.account_id]
+    amount = draft.amount
+    if draft.type == "transfer":
+        if draft.to_account_id is None or draft.to_account_id not in locked:
+            raise NotFound(
+                "destination account not found",
+                errors=[{"field": "to_account_id", "message": "account not found"}],
+            )
+        target = locked[draft.to_account_id]
+        if target.currency != source.currency:
+            raise Unprocessable(
+                "both accounts of a transfer must have the same currency",
+                code="currency_mismatch",
+                errors=[
+                    {"field": "to_account_id", "message": "currency differs from account_id's"}
+                ],
+            )
+        legs = [(source.id, -amount), (target.id, amount)]
+    else:
+        counter = await _counter_account(session, user_id, draft.type, source.currency)
+        sign = Decimal(-1) if draft.type == "expense" else Decimal(1)
+        legs = [(source.id, sign * amount), (counter, -sign * amount)]
+
+    await session.execute(
+        insert(Transaction).values(
+            id=tx_id,
+            user_id=user_id,
+            type=draft.type,
+            account_id=source.id,
+            to_account_id=draft.to_account_id,
+            amount=amount,
+            currency=source.currency,
+            date=draft.date,
+            description=draft.description,
+        )
+    )
+    await session.execute(
+        insert(Posting),
+        [
+            {
+                "transaction_id": tx_id,
+                "user_id": user_id,
+                "account_id": account_id,
+                "currency": source.currency,
+                "amount": delta,
+            }
+            for account_id, delta in legs
+        ],
+    )
+    deltas = values(column("id", UUID(as_uuid=True)), column("delta", MONEY), name="deltas").data(
+        legs
+    )
+    balances = [
+        schemas.BalanceRead(
+            account_id=r.id, currency=r.currency, balance=r.balance, version=r.version
+        )
+        for r in (
+            await session.execute(
+                update(Account)
+                .where(Account.id == deltas.c.id)
+                .values(
+                    balance=Account.balance + deltas.c.delta,
+                    version=Account.version + 1,
+                    updated_at=func.now(),
+                )
+                .returning(
+                    Account.id,
+                    Account.currency,
+                    Account.balance,
+                    Account.version,
+                    Account.system_role,
+                )
+            )
+        )
+        if r.system_role is None
+    ]
+    created = (
+        await session.execute(select(Transaction).where(Transaction.id == tx_id))
+    ).scalar_one()
+    transaction = schemas.TransactionRead.model_validate(created)
+    if draft.idempotency_key is not None:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == draft.idempotency_key
+            )
+            .values(response=transaction.model_dump(mode="json"))
+        )
+    await session.commit()
+    return schemas.PostResult(transaction=transaction, balances=balances, replayed=False)
+
+
+async def _replay(
+    session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
+) -> schemas.PostResult:
+    stored_hash, response = (
+        await session.execute(
+            select(IdempotencyRecord.request_hash, IdempotencyRecord.response).where(
+                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == draft.idempotency_key
+            )
+        )
+    ).one()
+    await session.rollback()
+    assert draft.request_hash is not None
+    if stored_hash != bytes.fromhex(draft.request_hash):
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request body",
+            errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}],
+        )
+    return schemas.PostResult(
+        transaction=schemas.TransactionRead.model_validate(response), balances=[], replayed=True
+    )
+
+
+async def list_transactions(
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    limit: int,
+    before: tuple[dt.date, int] | None,
+    account_id: uuid.UUID | None = None,
+) -> list[Transaction]:
+    """Newest first by (date, seq): a keyset, so pages stay stable under inserts."""
+    query = (
+        select(Transaction)
+        .where(Transaction.user_id == user_id)
+        .order_by(Transaction.date.desc(), Transaction.seq.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(tuple_(Transaction.date, Transaction.seq) < tuple_(*before))
+    if account_id is not None:
+        query = query.where(
+            (Transaction.account_id == account_id) | (Transaction.to_account_id == account_id)
+        )
+    return list((await session.execute(query)).scalars())
+
+
+async def get_transaction(
+    *, session: AsyncSession, user_id: uuid.UUID, transaction_id: uuid.UUID
+) -> Transaction:
+    row = (
+        await session.execute(
+            select(Transaction).where(
+                Transaction.user_id == user_id, Transaction.id == transaction_id
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("transaction not found")
+    return row
