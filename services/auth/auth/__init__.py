@@ -1,0 +1,1 @@
+"""auth: registration, login, refresh-token rotation and logout."""
