@@ -1,0 +1,1 @@
+"""ledger: accounts, double-entry transactions, balances and the user's profile."""

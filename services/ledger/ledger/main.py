@@ -1,0 +1,73 @@
+"""ledger: create_app(settings) and the lifespan that owns its clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from ledger.cache import BalanceCache
+from ledger.config import Settings
+from ledger.router import NotModified, not_modified, profile_router, router
+from servicekit.app import build_app
+from servicekit.health import ReadinessCheck
+from servicekit.http import create_http_client, send
+from servicekit.jwt import TokenVerifier
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        max_connections=64,
+        decode_responses=True,
+        health_check_interval=30,
+    )
+    app.state.redis = redis
+    app.state.balance_cache = BalanceCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
+    try:
+        async with create_http_client(
+            settings.db_gateway_url,
+            headers={"X-Internal-Token": settings.internal_token.get_secret_value()},
+        ) as gateway:
+            app.state.gateway = gateway
+            yield
+    finally:
+        await redis.aclose()
+
+
+def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+    async def db_gateway() -> None:
+        await send(app.state.gateway, "GET", "/readyz")
+
+    # Redis is deliberately not a readiness check: without it the ledger is
+    # slower, not wrong, so it keeps taking traffic.
+    return {"db-gateway": db_gateway}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = build_app(
+        settings,
+        title="finledger ledger",
+        description="Accounts, double-entry transactions and balances. Money amounts are "
+        'exact decimal strings ("12.30"); errors are RFC 9457 problem+json.',
+        lifespan=lifespan,
+        readiness=readiness,
+        docs_prefix="/services",
+    )
+    app.state.token_verifier = TokenVerifier(
+        settings.verification_keys(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    app.include_router(router)
+    app.include_router(profile_router)
+    app.add_exception_handler(NotModified, not_modified)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    return create_app(Settings())
