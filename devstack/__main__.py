@@ -1,0 +1,486 @@
+"""`python -m devstack run`: the whole product on loopback, as `make run` starts it.
+
+Postgres (a private cluster in the state directory, kept between runs like the
+PVC in the cluster), Redis (a cache: no persistence), Alembic migrations, the
+three services under uvicorn and nginx as the ingress with routes generated
+from deploy/ingress/ingress.yaml. Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.ingress import load_routes, render_nginx_conf
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("db-gateway", "auth", "ledger")  # start order: dependencies first
+SECRET_KEYS = ("JWT_SECRET", "INTERNAL_TOKEN", "POSTGRES_PASSWORD")
+DB_NAME = DB_USER = "finledger"
+
+
+@dataclass
+class Ports:
+    ingress: int
+    base: int
+
+    def service(self, name: str) -> int:
+        return self.base + 1 + SERVICES.index(name)
+
+    @property
+    def postgres(self) -> int:
+        return self.base + 32
+
+    @property
+    def redis(self) -> int:
+        return self.base + 79
+
+
+@dataclass
+class Stack:
+    state: Path
+    ports: Ports
+    environment: str
+    workers: int
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+
+def log(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+def pg_bindir() -> Path:
+    candidates = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(Path(out.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for path in candidates:
+        if (path / "initdb").exists() and (path / "postgres").exists():
+            return path
+    sys.exit("Postgres server binaries not found; run scripts/install-system-deps.sh")
+
+
+def pg_os_user() -> str | None:
+    """Postgres refuses to run as root: run it as the `postgres` user then."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def as_user(user: str | None, argv: list[str]) -> list[str]:
+    return ["runuser", "-u", user, "--", *argv] if user else argv
+
+
+def load_secrets(state: Path) -> dict[str, str]:
+    """Strong random secrets, made once per state directory and never committed."""
+    path = state / "secrets.env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, _, value = line.partition("=")
+                values[key] = value
+    missing = [k for k in SECRET_KEYS if k not in values]
+    if missing:
+        for key in missing:
+            values[key] = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{k}={values[k]}\n" for k in SECRET_KEYS))
+    return values
+
+
+def start_postgres(stack: Stack, password: str) -> None:
+    bindir = pg_bindir()
+    user = pg_os_user()
+    pg = stack.state / "postgres"
+    data, run = pg / "data", pg / "run"
+    for path in (pg, run):
+        path.mkdir(parents=True, exist_ok=True)
+        if user:
+            shutil.chown(path, user)
+    run.chmod(0o700)  # the socket directory: only the Postgres OS user may connect
+    if not (data / "PG_VERSION").exists():
+        log(f"initialising a Postgres cluster in {data}")
+        subprocess.run(
+            as_user(
+                user,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    spawn(
+        stack,
+        "postgres",
+        as_user(
+            user,
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(data),
+                "-k",
+                str(run),
+                "-p",
+                str(stack.ports.postgres),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_permissions=0700",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+            ],
+        ),
+    )
+    wait_for(
+        lambda: (
+            subprocess.run(
+                [
+                    str(bindir / "pg_isready"),
+                    "-q",
+                    "-U",
+                    "postgres",
+                    "-h",
+                    str(run),
+                    "-p",
+                    str(stack.ports.postgres),
+                ],
+                check=False,
+            ).returncode
+            == 0
+        ),
+        "postgres",
+        stack,
+    )
+    psql = as_user(
+        user,
+        [
+            str(bindir / "psql"),
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(run),
+            "-p",
+            str(stack.ports.postgres),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ],
+    )
+    # The application role owns its database (it runs the migrations) and nothing
+    # else. The password goes through stdin, never a command line others can read.
+    bootstrap = """
+        SELECT 'CREATE ROLE finledger LOGIN'
+            WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'finledger') \\gexec
+        ALTER ROLE finledger WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
+        SELECT 'CREATE DATABASE finledger OWNER finledger'
+            WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'finledger') \\gexec
+    """
+    sql = f"\\set pw {password}\n{bootstrap}"
+    subprocess.run(psql, input=sql.encode(), check=True)
+
+
+def start_redis(stack: Stack) -> None:
+    server = shutil.which("redis-server")
+    if not server:
+        sys.exit("redis-server not found; run scripts/install-system-deps.sh")
+    (stack.state / "redis").mkdir(exist_ok=True)
+    spawn(
+        stack,
+        "redis",
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(stack.ports.redis),
+            "--dir",
+            str(stack.state / "redis"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            "128mb",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
+    )
+    wait_for(lambda: port_open(stack.ports.redis), "redis", stack)
+
+
+def service_env(stack: Stack, values: dict[str, str]) -> dict[str, str]:
+    database_url = (
+        f"postgresql+asyncpg://{DB_USER}:{values['POSTGRES_PASSWORD']}"
+        f"@127.0.0.1:{stack.ports.postgres}/{DB_NAME}"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "INTERNAL_"))}
+    env.update(
+        {
+            "ENVIRONMENT": stack.environment,
+            "JWT_SECRET": values["JWT_SECRET"],
+            "INTERNAL_TOKEN": values["INTERNAL_TOKEN"],
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{stack.ports.redis}/0",
+            "DB_GATEWAY_URL": f"http://127.0.0.1:{stack.ports.service('db-gateway')}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def run_migrations(env: dict[str, str]) -> None:
+    log("applying database migrations")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(ROOT / "services/db-gateway/alembic.ini"),
+            "upgrade",
+            "head",
+        ],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def start_service(stack: Stack, name: str, env: dict[str, str]) -> None:
+    package = name.replace("-", "_")
+    port = stack.ports.service(name)
+    spawn(
+        stack,
+        name,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"{package}.main:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(stack.workers),
+            "--no-access-log",
+            "--proxy-headers",
+            "--forwarded-allow-ips",
+            "127.0.0.1",
+            # longer than nginx's upstream keep-alive (60 s), so nginx closes idle
+            # connections first and never reuses one uvicorn is closing
+            "--timeout-keep-alive",
+            "75",
+            "--timeout-graceful-shutdown",
+            "20",
+        ],
+        env=env,
+    )
+    wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), name, stack)
+
+
+def start_nginx(stack: Stack) -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        sys.exit("nginx not found; run scripts/install-system-deps.sh")
+    prefix = stack.state / "nginx"
+    # nginx workers drop root; give them an unprivileged user and its own group
+    worker = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+    run_as = f"{worker.pw_name} {grp.getgrgid(worker.pw_gid).gr_name}" if worker else None
+    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+        if worker:
+            os.chown(prefix / sub, worker.pw_uid, worker.pw_gid)
+    conf = render_nginx_conf(
+        routes=load_routes(ROOT / "deploy/ingress/ingress.yaml"),
+        upstreams={name: stack.ports.service(name) for name in SERVICES},
+        listen_port=stack.ports.ingress,
+        prefix=prefix,
+        run_as=run_as,
+    )
+    (prefix / "nginx.conf").write_text(conf)
+    subprocess.run(
+        [nginx, "-t", "-q", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True
+    )
+    spawn(stack, "nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")])
+    wait_for(lambda: port_open(stack.ports.ingress), "nginx", stack)
+
+
+def spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    out = (stack.logs / f"{name}.log").open("ab")
+    proc = subprocess.Popen(
+        argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    stack.procs.append((name, proc))
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_for(check: object, name: str, stack: Stack, timeout: float = 60) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc_name, proc in stack.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{proc_name} exited with {proc.returncode}; "
+                    f"see {stack.logs / (proc_name + '.log')}"
+                )
+        if check():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not become ready in {timeout:.0f}s; see {stack.logs}")
+
+
+def stop_all(stack: Stack) -> None:
+    for name, proc in reversed(stack.procs):
+        if proc.poll() is None:
+            # SIGINT is Postgres's "fast" shutdown; SIGTERM lets uvicorn drain requests.
+            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                continue
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    stack.procs.clear()
+
+
+def run(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir).resolve()
+    if args.fresh and state.exists():
+        shutil.rmtree(state)
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    state.chmod(0o755)  # the Postgres OS user must reach its data directory
+    stack = Stack(
+        state=state,
+        ports=Ports(args.ingress_port, args.port_base),
+        environment=args.environment,
+        workers=args.workers,
+    )
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        values = load_secrets(state)
+        start_postgres(stack, values["POSTGRES_PASSWORD"])
+        start_redis(stack)
+        env = service_env(stack, values)
+        run_migrations(env)
+        for name in SERVICES:
+            start_service(stack, name, env)
+        start_nginx(stack)
+        ingress = f"http://127.0.0.1:{stack.ports.ingress}"
+        services = {n: f"http://127.0.0.1:{stack.ports.service(n)}" for n in SERVICES}
+        # What tests (and curious developers) need to reach the parts directly.
+        (state / "stack.json").write_text(
+            json.dumps(
+                {
+                    "ingress": ingress,
+                    "services": services,
+                    "database_url": env["DATABASE_URL"],
+                    "redis_url": env["REDIS_URL"],
+                    "logs": str(stack.logs),
+                },
+                indent=2,
+            )
+        )
+        log(f"ingress    {ingress}  (docs: {ingress}/auth/docs, {ingress}/services/docs)")
+        for name, url in services.items():
+            log(f"{name:<11}{url}  (/healthz, /readyz)")
+        log(f"logs       {stack.logs}/")
+        log("stack ready; Ctrl-C stops it")
+        while True:
+            for name, proc in stack.procs:
+                if proc.poll() is not None:
+                    log(f"{name} exited with {proc.returncode}; stopping the stack")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log("stopping")
+        return 0
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        log(f"failed: {exc}")
+        return 1
+    finally:
+        stop_all(stack)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="start the whole stack in the foreground")
+    run_parser.add_argument("--state-dir", default=str(ROOT / ".devstack"))
+    run_parser.add_argument(
+        "--ingress-port", type=int, default=int(os.environ.get("INGRESS_PORT", "8080"))
+    )
+    run_parser.add_argument(
+        "--port-base",
+        type=int,
+        default=int(os.environ.get("STACK_PORT_BASE", "8000")),
+        help="services on base+1..3, Postgres on base+32, Redis on base+79",
+    )
+    run_parser.add_argument(
+        "--environment", default="local", choices=["local", "test", "production"]
+    )
+    run_parser.add_argument("--workers", type=int, default=1)
+    run_parser.add_argument("--fresh", action="store_true", help="discard the stored data first")
+    args = parser.parse_args()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
