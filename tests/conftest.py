@@ -1,0 +1,70 @@
+"""The real stack for integration and e2e tests: the same `python -m devstack run`
+that `make run` uses, on its own ports and in its own fresh state directory, so
+it never touches a developer's running stack or data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    ingress: str
+    services: dict[str, str]
+    database_url: str
+    redis_url: str
+    logs: Path
+    secrets: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    state = ROOT / ".devstack" / "test"
+    base = int(os.environ.get("TEST_STACK_PORT_BASE", "18000"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "run", "--fresh", "--environment", "test",
+         "--state-dir", str(state), "--port-base", str(base),
+         "--ingress-port", str(base + 80)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + 180
+    for line in proc.stdout:
+        output.append(line)
+        if "stack ready" in line:
+            break
+        if time.monotonic() > deadline:
+            break
+    else:
+        proc.wait()
+    if proc.poll() is not None or "stack ready" not in "".join(output[-1:]):
+        proc.kill()
+        pytest.fail("the local stack did not start:\n" + "".join(output[-40:]))
+    info = json.loads((state / "stack.json").read_text())
+    secrets = dict(line.split("=", 1) for line in
+                   (state / "secrets.env").read_text().splitlines() if "=" in line)
+    try:
+        yield StackInfo(ingress=info["ingress"], services=info["services"],
+                        database_url=info["database_url"], redis_url=info["redis_url"],
+                        logs=Path(info["logs"]), secrets=secrets)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()

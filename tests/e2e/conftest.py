@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import StackInfo
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class User:
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@pytest.fixture(scope="session")
+def api(stack: StackInfo) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.ingress, timeout=10) as client:
+        yield client
+
+
+def register_and_login(api: httpx.Client, password: str = PASSWORD) -> User:
+    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    created = api.post("/auth/register", json={"email": email, "password": password})
+    assert created.status_code == 201, created.text
+    tokens = api.post("/auth/login", json={"email": email, "password": password})
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return User(email=email, access_token=body["access_token"],
+                refresh_token=body["refresh_token"])
+
+
+@pytest.fixture
+def user(api: httpx.Client) -> User:
+    return register_and_login(api)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> Any:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail", "code", "request_id"} <= body.keys()
+    assert body["request_id"] == response.headers["x-request-id"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body

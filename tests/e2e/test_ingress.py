@@ -1,0 +1,38 @@
+"""What the ingress routes, and what it answers itself."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import User, assert_problem
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/authx", "/servicesx/accounts", "/internal/users",
+                                  "/profilex", "/healthz"])
+def test_unrouted_paths_get_a_problem_404_from_nginx(api: httpx.Client, path: str) -> None:
+    assert_problem(api.get(path), 404, "not_found")
+
+
+def test_request_id_is_echoed_or_generated(api: httpx.Client, user: User) -> None:
+    mine = api.get("/profile", headers={**user.headers, "X-Request-ID": "client-req-42"})
+    assert mine.headers["x-request-id"] == "client-req-42"
+    generated = api.get("/profile", headers=user.headers)
+    assert len(generated.headers["x-request-id"]) >= 16
+    # an id that could break a log line or a JSON body is replaced, not echoed
+    hostile = api.get("/nope", headers={"X-Request-ID": 'a"b'})
+    assert hostile.headers["x-request-id"] != 'a"b'
+    assert hostile.json()["request_id"] == hostile.headers["x-request-id"]
+
+
+def test_docs_are_reachable_through_the_ingress(api: httpx.Client) -> None:
+    for prefix in ("/auth", "/services"):
+        assert api.get(f"{prefix}/docs").status_code == 200
+        spec = api.get(f"{prefix}/openapi.json").json()
+        assert spec["components"]["schemas"]["Problem"]["properties"]["code"]
+
+
+def test_missing_or_bad_token_is_a_problem_401(api: httpx.Client) -> None:
+    assert_problem(api.get("/services/accounts"), 401, "missing_token")
+    assert_problem(api.get("/profile", headers={"Authorization": "Bearer x.y.z"}), 401,
+                   "invalid_token")
