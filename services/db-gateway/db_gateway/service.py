@@ -27,6 +27,9 @@ from db_gateway.models import (
 )
 from servicekit.errors import Conflict, NotFound, Unauthorized, Unprocessable
 
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+
 # ---------------------------------------------------------------- users
 
 
@@ -42,13 +45,16 @@ async def create_user(*, session: AsyncSession, draft: schemas.UserCreate) -> Us
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()
+        if getattr(exc.orig, "pgcode", None) != UNIQUE_VIOLATION:
+            raise
         raise Conflict("an account with this email already exists", code="email_taken") from exc
     await session.refresh(user)
     return user
 
 
 async def get_credentials(*, session: AsyncSession, email: str) -> User | None:
-    result = await session.execute(select(User).where(User.email == email.lower()))
+    # lower() on both sides: the same function the unique index uses
+    result = await session.execute(select(User).where(func.lower(User.email) == func.lower(email)))
     return result.scalar_one_or_none()
 
 
@@ -150,9 +156,11 @@ async def create_account(
     session.add(account)
     try:
         await session.commit()
-    except IntegrityError as exc:  # the user does not exist (deleted meanwhile)
+    except IntegrityError as exc:
         await session.rollback()
-        raise NotFound("user not found") from exc
+        if getattr(exc.orig, "pgcode", None) != FOREIGN_KEY_VIOLATION:
+            raise
+        raise NotFound("user not found") from exc  # deleted meanwhile
     await session.refresh(account)
     return account
 

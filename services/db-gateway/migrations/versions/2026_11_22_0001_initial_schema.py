@@ -21,7 +21,7 @@ STATEMENTS = [
     """
         CREATE TABLE users (
             id uuid PRIMARY KEY,
-            email varchar(320) NOT NULL CHECK (email = lower(email)),
+            email varchar(320) NOT NULL,
             password_hash text NOT NULL,
             display_name varchar(100),
             default_currency char(3) NOT NULL DEFAULT 'USD' CHECK (default_currency ~ '^[A-Z]{3}$'),
@@ -31,7 +31,7 @@ STATEMENTS = [
         )
     """,
     """
-        CREATE UNIQUE INDEX uq_users_email ON users (email)
+        CREATE UNIQUE INDEX uq_users_email ON users (lower(email))
     """,
     """
         CREATE TABLE sessions (
