@@ -413,7 +413,10 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts us in the background leaves
+    # SIGINT ignored, and Ctrl-C must still stop everything.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         values = load_secrets(state)
         start_postgres(stack, values["POSTGRES_PASSWORD"])

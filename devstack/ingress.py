@@ -105,7 +105,7 @@ def render_nginx_conf(
         "    }",
         '    log_format main escape=json \'{"ts":"$time_iso8601","service":"ingress",'
         '"request_id":"$req_id","method":"$request_method","uri":"$uri",'
-        '"status":$status,"duration_ms":$request_time,"upstream":"$upstream_addr"}\';',
+        '"status":$status,"duration_s":$request_time,"upstream":"$upstream_addr"}\';',
         f"    access_log {logs}/nginx-access.log main;",
     ]
     for name in sorted({r.service for r in routes}):

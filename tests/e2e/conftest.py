@@ -37,8 +37,7 @@ def register_and_login(api: httpx.Client, password: str = PASSWORD) -> User:
     tokens = api.post("/auth/login", json={"email": email, "password": password})
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
-    return User(email=email, access_token=body["access_token"],
-                refresh_token=body["refresh_token"])
+    return User(email=email, access_token=body["access_token"], refresh_token=body["refresh_token"])
 
 
 @pytest.fixture

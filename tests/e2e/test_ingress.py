@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
+from pathlib import Path
+
 import httpx
 import pytest
 
+from tests.conftest import StackInfo
 from tests.e2e.conftest import User, assert_problem
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/authx", "/servicesx/accounts", "/internal/users",
-                                  "/profilex", "/healthz"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/nope", "/authx", "/servicesx/accounts", "/internal/users", "/profilex", "/healthz"],
+)
 def test_unrouted_paths_get_a_problem_404_from_nginx(api: httpx.Client, path: str) -> None:
     assert_problem(api.get(path), 404, "not_found")
 
@@ -34,5 +42,25 @@ def test_docs_are_reachable_through_the_ingress(api: httpx.Client) -> None:
 
 def test_missing_or_bad_token_is_a_problem_401(api: httpx.Client) -> None:
     assert_problem(api.get("/services/accounts"), 401, "missing_token")
-    assert_problem(api.get("/profile", headers={"Authorization": "Bearer x.y.z"}), 401,
-                   "invalid_token")
+    assert_problem(
+        api.get("/profile", headers={"Authorization": "Bearer x.y.z"}), 401, "invalid_token"
+    )
+
+
+def test_one_request_id_across_every_service_it_touched(
+    api: httpx.Client, user: User, stack: StackInfo
+) -> None:
+    request_id = f"trace-{uuid.uuid4().hex}"
+    response = api.get("/services/accounts", headers={**user.headers, "X-Request-ID": request_id})
+    assert response.status_code == 200
+    for log in ("nginx-access.log", "ledger.log", "db-gateway.log"):
+        # a service writes its access line just after the response leaves it
+        deadline = time.monotonic() + 5
+        while not (lines := _lines_with(stack.logs / log, request_id)):
+            assert time.monotonic() < deadline, f"{request_id} missing from {log}"
+            time.sleep(0.05)
+        assert all(line["request_id"] == request_id for line in lines)
+
+
+def _lines_with(log: Path, text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if text in line]
