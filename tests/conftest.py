@@ -34,10 +34,25 @@ def stack() -> Iterator[StackInfo]:
     state = ROOT / ".devstack" / "test"
     base = int(os.environ.get("TEST_STACK_PORT_BASE", "18000"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "run", "--fresh", "--environment", "test",
-         "--state-dir", str(state), "--port-base", str(base),
-         "--ingress-port", str(base + 80)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "devstack",
+            "run",
+            "--fresh",
+            "--environment",
+            "test",
+            "--state-dir",
+            str(state),
+            "--port-base",
+            str(base),
+            "--ingress-port",
+            str(base + 80),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     output: list[str] = []
@@ -54,12 +69,20 @@ def stack() -> Iterator[StackInfo]:
         proc.kill()
         pytest.fail("the local stack did not start:\n" + "".join(output[-40:]))
     info = json.loads((state / "stack.json").read_text())
-    secrets = dict(line.split("=", 1) for line in
-                   (state / "secrets.env").read_text().splitlines() if "=" in line)
+    secrets = dict(
+        line.split("=", 1)
+        for line in (state / "secrets.env").read_text().splitlines()
+        if "=" in line
+    )
     try:
-        yield StackInfo(ingress=info["ingress"], services=info["services"],
-                        database_url=info["database_url"], redis_url=info["redis_url"],
-                        logs=Path(info["logs"]), secrets=secrets)
+        yield StackInfo(
+            ingress=info["ingress"],
+            services=info["services"],
+            database_url=info["database_url"],
+            redis_url=info["redis_url"],
+            logs=Path(info["logs"]),
+            secrets=secrets,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

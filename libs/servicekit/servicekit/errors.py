@@ -189,9 +189,13 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     errors = []
     for err in exc.errors():
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        field = _field_name(err.get("loc", ()))
         if err.get("type") == "extra_forbidden":
             message = "unknown field"
-        errors.append({"field": _field_name(err.get("loc", ())), "message": message})
+        elif err.get("type") == "json_invalid":
+            # its location is a character offset, not a field
+            field, message = "body", "is not valid JSON"
+        errors.append({"field": field, "message": message})
     return errors
 
 

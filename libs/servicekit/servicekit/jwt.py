@@ -54,6 +54,8 @@ class TokenVerifier:
             raise InvalidToken("malformed token") from exc
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("unsupported token algorithm")
+        if "crit" in header:  # RFC 7515: unknown critical extensions must be refused
+            raise InvalidToken("unsupported critical header")
         key = self._keys.get(str(header.get("kid")))
         if key is None:
             raise InvalidToken("unknown signing key")
@@ -71,7 +73,8 @@ class TokenVerifier:
             )
         except JOSEError as exc:
             raise InvalidToken("token is invalid or expired") from exc
-        if not isinstance(claims.get("iat"), int) or claims["iat"] > time.time() + LEEWAY_SECONDS:
+        iat = claims.get("iat")
+        if isinstance(iat, bool) or not isinstance(iat, int) or iat > time.time() + LEEWAY_SECONDS:
             raise InvalidToken("token is not valid yet")
         try:
             return Principal(

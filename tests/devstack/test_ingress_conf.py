@@ -1,0 +1,184 @@
+"""The local ingress: nginx routes generated from the Kubernetes Ingress manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack.ingress import Route, load_routes, render_nginx_conf
+
+ROOT = Path(__file__).resolve().parents[2]
+INGRESS_YAML = ROOT / "deploy" / "ingress" / "ingress.yaml"
+UPSTREAMS = {"auth": 18001, "ledger": 18002, "db-gateway": 18003}
+
+
+def render(prefix: Path, routes: list[Route] | None = None) -> str:
+    return render_nginx_conf(
+        routes=routes if routes is not None else load_routes(INGRESS_YAML),
+        upstreams=UPSTREAMS,
+        listen_port=18080,
+        prefix=prefix,
+        run_as=None,
+    )
+
+
+def ingress_yaml(path_type: str | None, path: str = "/auth") -> str:
+    path_type_line = f"            pathType: {path_type}\n" if path_type else ""
+    return (
+        "apiVersion: networking.k8s.io/v1\n"
+        "kind: Ingress\n"
+        "metadata:\n"
+        "  name: t\n"
+        "spec:\n"
+        "  rules:\n"
+        "    - http:\n"
+        "        paths:\n"
+        f"          - path: {path}\n"
+        f"{path_type_line}"
+        "            backend:\n"
+        "              service:\n"
+        "                name: auth\n"
+        "                port:\n"
+        "                  number: 8000\n"
+    )
+
+
+def test_manifest_routes_the_public_prefixes() -> None:
+    assert load_routes(INGRESS_YAML) == [
+        Route("/auth", "auth"),
+        Route("/services", "ledger"),
+        Route("/profile", "ledger"),
+    ]
+
+
+def test_manifest_never_routes_to_db_gateway() -> None:
+    assert "db-gateway" not in {route.service for route in load_routes(INGRESS_YAML)}
+
+
+def test_rendered_conf_has_no_db_gateway_upstream(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+
+    assert "db-gateway" not in conf
+    assert "18003" not in conf
+
+
+def test_upstreams_point_at_the_local_ports(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+
+    assert "upstream auth {\n        server 127.0.0.1:18001" in conf
+    assert "upstream ledger {\n        server 127.0.0.1:18002" in conf
+    assert "listen 127.0.0.1:18080;" in conf
+
+
+@pytest.mark.parametrize("path", ["/auth", "/services", "/profile"])
+def test_routes_use_prefix_semantics(tmp_path: Path, path: str) -> None:
+    conf = render(tmp_path)
+
+    assert f"location = {path} {{" in conf
+    assert f"location {path}/ {{" in conf
+    # A bare `location /auth` would also match /authx and /auth-admin.
+    assert re.search(rf"location\s+{re.escape(path)}(?![/\w-])", conf) is None
+
+
+def test_each_location_proxies_to_its_service(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+
+    assert "location /services/ {\n            proxy_pass http://ledger;" in conf
+    assert "location = /auth {\n            proxy_pass http://auth;" in conf
+
+
+def test_trailing_slash_in_manifest_path_is_normalised(tmp_path: Path) -> None:
+    manifest = tmp_path / "ingress.yaml"
+    manifest.write_text(ingress_yaml("Prefix", path="/auth/"))
+
+    assert load_routes(manifest) == [Route("/auth", "auth")]
+
+
+def test_unrouted_paths_get_a_problem_json_404(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+    block = re.search(r"location / \{\n(.*?)\n        \}", conf, re.DOTALL)
+
+    assert block is not None
+    assert "default_type application/problem+json;" in block.group(1)
+    assert "add_header X-Request-ID $req_id always;" in block.group(1)
+    body = re.search(r"return 404 '(.*)';", block.group(1))
+    assert body is not None
+    problem = json.loads(body.group(1))
+    assert problem["status"] == 404
+    assert problem["code"] == "not_found"
+    assert problem["request_id"] == "$req_id"
+
+
+@pytest.mark.parametrize("status", [413, 502, 503, 504])
+def test_ingress_errors_are_problem_json(tmp_path: Path, status: int) -> None:
+    conf = render(tmp_path)
+
+    assert re.search(rf"^\s*error_page {status} @problem_{status};$", conf, re.MULTILINE)
+    block = re.search(rf"location @problem_{status} \{{\n(.*?)\n        \}}", conf, re.DOTALL)
+    assert block is not None
+    assert "default_type application/problem+json;" in block.group(1)
+    body = re.search(rf"return {status} '(.*)';", block.group(1))
+    assert body is not None
+    assert json.loads(body.group(1))["status"] == status
+
+
+def test_caller_request_id_is_kept_only_when_inert(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+
+    assert '"~^[A-Za-z0-9._:-]{1,128}$" $http_x_request_id;' in conf
+    assert "proxy_set_header X-Request-ID $req_id;" in conf
+
+
+@pytest.mark.parametrize("path_type", ["Exact", "ImplementationSpecific", None])
+def test_non_prefix_path_type_is_refused(tmp_path: Path, path_type: str | None) -> None:
+    manifest = tmp_path / "ingress.yaml"
+    manifest.write_text(ingress_yaml(path_type))
+
+    with pytest.raises(ValueError, match="only Prefix paths are supported"):
+        load_routes(manifest)
+
+
+def test_manifest_without_routes_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "ingress.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n")
+
+    with pytest.raises(ValueError, match="defines no routes"):
+        load_routes(manifest)
+
+
+def test_rendered_conf_passes_nginx_t(tmp_path: Path) -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        if os.environ.get("CI") != "true":
+            pytest.skip("nginx is not installed")
+        pytest.fail("nginx is required in CI")
+    prefix = tmp_path / "nginx"
+    (prefix / "tmp").mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    conf_file = prefix / "nginx.conf"
+    conf_file.write_text(render(prefix))
+
+    result = subprocess.run(
+        [
+            nginx,
+            "-t",
+            "-p",
+            str(prefix),
+            "-e",
+            str(tmp_path / "logs" / "startup.log"),
+            "-c",
+            str(conf_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
