@@ -29,7 +29,7 @@ run: deps
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs services devstack
+	$(BIN)/mypy libs services devstack tests
 
 test: deps lint
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 import httpx
 
@@ -22,7 +23,7 @@ def _account(api: httpx.Client, user: User, name: str, currency: str = "USD") ->
 
 
 def _post(
-    api: httpx.Client, user: User, body: dict[str, object], key: str | None = None
+    api: httpx.Client, user: User, body: Mapping[str, object], key: str | None = None
 ) -> httpx.Response:
     headers = dict(user.headers)
     if key:
