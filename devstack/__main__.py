@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -87,6 +88,35 @@ def as_user(user: str | None, argv: list[str]) -> list[str]:
     return ["runuser", "-u", user, "--", *argv] if user else argv
 
 
+def postgres_home(state: Path, user: str | None) -> Path:
+    """Where the cluster lives: <state>/postgres, unless the Postgres OS user
+    cannot reach it (a checkout under /root or a private temp directory). Then
+    the cluster goes under that user's home, one per state directory, and a
+    symlink in <state> points at it, so it is still found, kept and removed
+    with the state directory's name."""
+    home = state / "postgres"
+    if user is None or home.is_symlink():
+        return home.resolve()
+    reachable = (
+        subprocess.run(
+            ["runuser", "-u", user, "--", "test", "-x", str(state)], check=False
+        ).returncode
+        == 0
+    )
+    if reachable:
+        return home
+    digest = hashlib.sha256(str(state).encode()).hexdigest()[:12]
+    outside = Path(pwd.getpwnam(user).pw_dir) / "finledger-devstack" / digest
+    if outside.exists() and not home.exists():
+        shutil.rmtree(outside)  # left over from a state directory since deleted
+    outside.mkdir(parents=True, exist_ok=True)
+    shutil.chown(outside.parent, user)
+    if not home.exists():
+        home.symlink_to(outside)
+    log(f"{state} is not reachable by the {user} OS user; Postgres data is in {outside}")
+    return outside
+
+
 def load_secrets(state: Path) -> dict[str, str]:
     """Strong random secrets, made once per state directory and never committed."""
     path = state / "secrets.env"
@@ -108,7 +138,7 @@ def load_secrets(state: Path) -> dict[str, str]:
 def start_postgres(stack: Stack, password: str) -> None:
     bindir = pg_bindir()
     user = pg_os_user()
-    pg = stack.state / "postgres"
+    pg = postgres_home(stack.state, user)
     data, run = pg / "data", pg / "run"
     for path in (pg, run):
         path.mkdir(parents=True, exist_ok=True)
@@ -400,6 +430,9 @@ def stop_all(stack: Stack) -> None:
 def run(args: argparse.Namespace) -> int:
     state = Path(args.state_dir).resolve()
     if args.fresh and state.exists():
+        pg = state / "postgres"
+        if pg.is_symlink():
+            shutil.rmtree(pg.resolve(), ignore_errors=True)
         shutil.rmtree(state)
     (state / "logs").mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)  # the Postgres OS user must reach its data directory

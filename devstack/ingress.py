@@ -92,6 +92,10 @@ def render_nginx_conf(
         "    client_body_timeout 10s;",
         "    send_timeout 30s;",
         "    keepalive_timeout 60s;",
+        # Bodies and responses stay in memory: the workers run as an unprivileged
+        # user that may not be able to reach temp files under the checkout.
+        f"    client_body_buffer_size {max_body};",
+        "    proxy_max_temp_file_size 0;",
         f"    client_body_temp_path {tmp}/body;",
         f"    proxy_temp_path {tmp}/proxy;",
         f"    fastcgi_temp_path {tmp}/fastcgi;",

@@ -67,6 +67,8 @@ def stack() -> Iterator[StackInfo]:
         proc.wait()
     if proc.poll() is not None or "stack ready" not in "".join(output[-1:]):
         proc.kill()
+        proc.wait()
+        proc.stdout.close()
         pytest.fail("the local stack did not start:\n" + "".join(output[-40:]))
     info = json.loads((state / "stack.json").read_text())
     secrets = dict(
