@@ -6,12 +6,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import ConfigDict, EmailStr, Field
 
-
-class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+from servicekit.schemas import ApiSchema
 
 NewPassword = Annotated[
     str,
@@ -23,7 +20,7 @@ NewPassword = Annotated[
 ]
 
 
-class RegisterRequest(Schema):
+class RegisterRequest(ApiSchema):
     email: EmailStr
     password: NewPassword
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -42,7 +39,7 @@ class RegisterRequest(Schema):
     )
 
 
-class LoginRequest(Schema):
+class LoginRequest(ApiSchema):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
 
@@ -54,18 +51,18 @@ class LoginRequest(Schema):
     )
 
 
-class RefreshRequest(Schema):
+class RefreshRequest(ApiSchema):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
-class UserRead(Schema):
+class UserRead(ApiSchema):
     id: uuid.UUID
     email: str
     display_name: str | None
     created_at: dt.datetime
 
 
-class TokenPair(Schema):
+class TokenPair(ApiSchema):
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (OAuth 2 token type, not a secret)

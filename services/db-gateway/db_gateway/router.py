@@ -30,6 +30,7 @@ async def require_internal_token(
 
 router = APIRouter(prefix="/internal", dependencies=[Depends(require_internal_token)])
 Limit = Annotated[int, Query(ge=1, le=201)]
+Seq = Annotated[int | None, Query(ge=0, lt=2**63)]  # a Postgres bigint
 
 
 @router.post("/users", status_code=201)
@@ -83,7 +84,7 @@ async def create_account(
 
 @router.get("/users/{user_id}/accounts")
 async def list_accounts(
-    user_id: uuid.UUID, session: DbSession, limit: Limit = 50, after_seq: int | None = None
+    user_id: uuid.UUID, session: DbSession, limit: Limit = 50, after_seq: Seq = None
 ) -> schemas.AccountPage:
     rows = await service.list_accounts(
         session=session, user_id=user_id, limit=limit, after_seq=after_seq
@@ -113,7 +114,7 @@ async def list_transactions(
     session: DbSession,
     limit: Limit = 50,
     before_date: dt.date | None = None,
-    before_seq: int | None = None,
+    before_seq: Seq = None,
     account_id: uuid.UUID | None = None,
 ) -> schemas.TransactionPage:
     before = (before_date, before_seq) if before_date and before_seq is not None else None

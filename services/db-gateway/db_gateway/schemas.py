@@ -7,14 +7,16 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+
+from servicekit.schemas import ApiSchema
 
 AccountType = Literal["checking", "savings", "cash", "credit_card", "loan", "investment", "other"]
 TransactionType = Literal["expense", "income", "transfer"]
 HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
-class Schema(BaseModel):
+class Schema(ApiSchema):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 

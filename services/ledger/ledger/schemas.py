@@ -6,20 +6,17 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from ledger.money import PositiveAmount, is_bookable_currency
+from servicekit.schemas import ApiSchema
 
 AccountType = Literal["checking", "savings", "cash", "credit_card", "loan", "investment", "other"]
 TransactionType = Literal["expense", "income", "transfer"]
 Money = str  # rendered with the currency's decimal places, e.g. "12.30"
 
 
-class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AccountCreate(Schema):
+class AccountCreate(ApiSchema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -48,7 +45,7 @@ class AccountCreate(Schema):
         return value
 
 
-class AccountRead(Schema):
+class AccountRead(ApiSchema):
     id: uuid.UUID
     name: str
     type: AccountType
@@ -59,12 +56,12 @@ class AccountRead(Schema):
     updated_at: dt.datetime
 
 
-class AccountPage(Schema):
+class AccountPage(ApiSchema):
     items: list[AccountRead]
     next_cursor: str | None
 
 
-class BalanceRead(Schema):
+class BalanceRead(ApiSchema):
     account_id: uuid.UUID
     currency: str
     balance: Money
@@ -72,7 +69,7 @@ class BalanceRead(Schema):
     as_of: dt.datetime
 
 
-class TransactionCreate(Schema):
+class TransactionCreate(ApiSchema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -123,7 +120,7 @@ class TransactionCreate(Schema):
         return value
 
 
-class TransactionRead(Schema):
+class TransactionRead(ApiSchema):
     id: uuid.UUID
     type: TransactionType
     account_id: uuid.UUID
@@ -137,12 +134,12 @@ class TransactionRead(Schema):
     updated_at: dt.datetime
 
 
-class TransactionPage(Schema):
+class TransactionPage(ApiSchema):
     items: list[TransactionRead]
     next_cursor: str | None
 
 
-class ProfileRead(Schema):
+class ProfileRead(ApiSchema):
     id: uuid.UUID
     email: str
     display_name: str | None

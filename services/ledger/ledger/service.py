@@ -251,6 +251,6 @@ async def get_profile(*, gateway: httpx.AsyncClient, user_id: uuid.UUID) -> sche
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise field_error("cursor", "is not a cursor this API returned")
     return value
