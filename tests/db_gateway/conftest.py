@@ -34,8 +34,7 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-@pytest.fixture
-async def user_id(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
+async def new_user(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
     async with sessions() as session:
         user = await service.create_user(
             session=session,
@@ -44,6 +43,16 @@ async def user_id(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
             ),
         )
     return user.id
+
+
+@pytest.fixture
+async def user_id(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
+    return await new_user(sessions)
+
+
+@pytest.fixture
+async def other_user_id(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
+    return await new_user(sessions)
 
 
 async def new_account(

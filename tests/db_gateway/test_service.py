@@ -133,17 +133,10 @@ async def test_database_refuses_a_transaction_without_postings(
 
 
 async def test_database_refuses_postings_on_another_users_account(
-    sessions: Sessions, user_id: uuid.UUID
+    sessions: Sessions, user_id: uuid.UUID, other_user_id: uuid.UUID
 ) -> None:
     mine = await new_account(sessions, user_id)
-    async with sessions() as session:
-        other = await service.create_user(
-            session=session,
-            draft=schemas.UserCreate(
-                email=f"other-{uuid.uuid4().hex[:8]}@example.com", password_hash="x"
-            ),
-        )
-    theirs = await new_account(sessions, other.id)
+    theirs = await new_account(sessions, other_user_id)
     async with sessions() as session:
         with pytest.raises(DBAPIError, match="foreign key"):
             await session.execute(
@@ -156,17 +149,10 @@ async def test_database_refuses_postings_on_another_users_account(
 
 
 async def test_transfer_to_another_users_account_is_not_found(
-    sessions: Sessions, user_id: uuid.UUID
+    sessions: Sessions, user_id: uuid.UUID, other_user_id: uuid.UUID
 ) -> None:
     mine = await new_account(sessions, user_id)
-    async with sessions() as session:
-        other = await service.create_user(
-            session=session,
-            draft=schemas.UserCreate(
-                email=f"other-{uuid.uuid4().hex[:8]}@example.com", password_hash="x"
-            ),
-        )
-    theirs = await new_account(sessions, other.id)
+    theirs = await new_account(sessions, other_user_id)
     with pytest.raises(NotFound):
         await _post(sessions, user_id, _transfer(mine, theirs, "1.00"))
     with pytest.raises(NotFound):

@@ -12,26 +12,20 @@ from auth.passwords import Passwords
 from auth.router import router
 from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
-from servicekit.http import create_http_client, send
+from servicekit.http import create_internal_client, peer_readiness
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.passwords = Passwords(settings)
-    async with create_http_client(
-        settings.db_gateway_url,
-        headers={"X-Internal-Token": settings.internal_token.get_secret_value()},
-    ) as gateway:
+    async with create_internal_client(settings.db_gateway_url, settings.internal_token) as gateway:
         app.state.gateway = gateway
         yield
 
 
 def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    async def db_gateway() -> None:
-        await send(app.state.gateway, "GET", "/readyz")
-
-    return {"db-gateway": db_gateway}
+    return {"db-gateway": peer_readiness(app.state.gateway)}
 
 
 def create_app(settings: Settings) -> FastAPI:

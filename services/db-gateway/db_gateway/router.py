@@ -11,20 +11,25 @@ import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import APIKeyHeader
 
 from db_gateway import schemas, service
 from db_gateway.db import DbSession
 from servicekit.errors import NotFound, Unauthorized
+from servicekit.http import INTERNAL_TOKEN_HEADER
+
+_internal_token = APIKeyHeader(
+    name=INTERNAL_TOKEN_HEADER, auto_error=False, description="the shared INTERNAL_TOKEN"
+)
 
 
 async def require_internal_token(
-    request: Request,
-    x_internal_token: Annotated[str | None, Header(include_in_schema=False)] = None,
+    request: Request, token: Annotated[str | None, Depends(_internal_token)]
 ) -> None:
     expected: bytes = request.app.state.internal_token
     # constant-time: the comparison must not reveal how much of a guess was right
-    if x_internal_token is None or not hmac.compare_digest(x_internal_token.encode(), expected):
+    if token is None or not hmac.compare_digest(token.encode(), expected):
         raise Unauthorized("internal token required", code="invalid_internal_token")
 
 

@@ -13,7 +13,7 @@ from ledger.config import Settings
 from ledger.router import NotModified, not_modified, profile_router, router
 from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
-from servicekit.http import create_http_client, send
+from servicekit.http import create_internal_client, peer_readiness
 from servicekit.jwt import TokenVerifier
 
 
@@ -31,9 +31,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis
     app.state.balance_cache = BalanceCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
     try:
-        async with create_http_client(
-            settings.db_gateway_url,
-            headers={"X-Internal-Token": settings.internal_token.get_secret_value()},
+        async with create_internal_client(
+            settings.db_gateway_url, settings.internal_token
         ) as gateway:
             app.state.gateway = gateway
             yield
@@ -42,12 +41,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    async def db_gateway() -> None:
-        await send(app.state.gateway, "GET", "/readyz")
-
     # Redis is deliberately not a readiness check: without it the ledger is
     # slower, not wrong, so it keeps taking traffic.
-    return {"db-gateway": db_gateway}
+    return {"db-gateway": peer_readiness(app.state.gateway)}
 
 
 def create_app(settings: Settings) -> FastAPI:
