@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db_gateway import schemas, service
+from db_gateway import identity, schemas, service
 from db_gateway.config import Settings
 from db_gateway.db import create_engine
 from tests.conftest import StackInfo
@@ -36,7 +36,7 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 async def new_user(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
     async with sessions() as session:
-        user = await service.create_user(
+        user = await identity.create_user(
             session=session,
             draft=schemas.UserCreate(
                 email=f"db-{uuid.uuid4().hex[:10]}@example.com", password_hash="x"

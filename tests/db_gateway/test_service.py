@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db_gateway import schemas, service
-from servicekit.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from servicekit.errors import NotFound, Unprocessable
 from tests.db_gateway.conftest import new_account
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -60,21 +60,6 @@ async def _ledger_is_consistent(sessions: Sessions, user_id: uuid.UUID) -> None:
         ).all()
     assert rows
     assert [(r.id, r.balance) for r in rows] == [(r.id, r.posted) for r in rows]
-
-
-async def test_emails_are_unique_case_insensitively(sessions: Sessions) -> None:
-    email = f"Case-{uuid.uuid4().hex[:8]}@Example.com"
-    async with sessions() as session:
-        await service.create_user(
-            session=session, draft=schemas.UserCreate(email=email, password_hash="x")
-        )
-    async with sessions() as session:
-        with pytest.raises(Conflict):
-            await service.create_user(
-                session=session, draft=schemas.UserCreate(email=email.upper(), password_hash="x")
-            )
-        found = await service.get_credentials(session=session, email=email.swapcase())
-    assert found is not None
 
 
 async def test_expense_income_transfer_move_balances_exactly(
@@ -235,41 +220,3 @@ async def test_keyset_pages_are_newest_first(sessions: Sessions, user_id: uuid.U
     days = [t.date.day for t in first + rest]
     assert days == [3, 2, 2, 1]
     assert len({t.id for t in first + rest}) == 4
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def test_refresh_token_rotates_once_and_reuse_revokes_the_session(
-    sessions: Sessions, user_id: uuid.UUID
-) -> None:
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-    async with sessions() as session:
-        created = await service.create_session(
-            session=session,
-            draft=schemas.SessionCreate(
-                user_id=user_id, token_hash=_hash("t0"), expires_at=expires
-            ),
-        )
-
-    async def rotate(old: str, new: str) -> object:
-        async with sessions() as session:
-            try:
-                return await service.rotate_refresh_token(
-                    session=session,
-                    draft=schemas.RefreshRotate(
-                        token_hash=_hash(old), new_token_hash=_hash(new), expires_at=expires
-                    ),
-                )
-            except Unauthorized as exc:
-                return exc
-
-    # two concurrent rotations of one token: exactly one wins
-    outcomes = await asyncio.gather(rotate("t0", "t1a"), rotate("t0", "t1b"))
-    winners = [o for o in outcomes if not isinstance(o, Unauthorized)]
-    assert len(winners) == 1
-    assert getattr(winners[0], "id", None) == created.id
-    # the loser presented a used token: the session is revoked for everyone
-    for token in ("t1a", "t1b"):
-        assert isinstance(await rotate(token, token + "x"), Unauthorized)

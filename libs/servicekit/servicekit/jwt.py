@@ -20,6 +20,7 @@ from jose.exceptions import JOSEError
 
 from servicekit.context import user_id_var
 from servicekit.errors import Unauthorized
+from servicekit.revocation import RevocationList
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "aud", "iss", "sub", "sid", "iat", "jti")
@@ -105,6 +106,11 @@ async def current_principal(
     except InvalidToken as exc:
         exc.headers.update(_CHALLENGE)
         raise
+    revocations: RevocationList = request.app.state.revocations
+    if await revocations.is_revoked(principal.session_id):
+        raise InvalidToken(
+            "this session has ended; log in again", code="token_revoked", headers=_CHALLENGE
+        )
     user_id_var.set(str(principal.user_id))
     return principal
 

@@ -93,3 +93,10 @@ class JwtSettings(BaseSettings):
         if self.jwt_previous_secret is not None and self.jwt_previous_kid is not None:
             keys[self.jwt_previous_kid] = self.jwt_previous_secret.get_secret_value()
         return keys
+
+
+class RedisSettings(BaseSettings):
+    redis_url: str = "redis://redis:6379/0"
+    # Short on purpose: Redis only ever makes things faster, so a slow Redis
+    # must turn into the fallback path quickly rather than into slow requests.
+    redis_timeout_seconds: float = Field(default=0.25, gt=0)

@@ -2,26 +2,78 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
+from auth import service
 from auth.config import Settings
 from auth.passwords import Passwords
 from auth.router import router
 from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
-from servicekit.http import create_internal_client, peer_readiness
+from servicekit.http import create_internal_client, peer_readiness, send
+from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
+from servicekit.redis_client import create_redis
+from servicekit.revocation import RevocationList, gateway_session_check, run_sync_loop
+
+RevokedFetch = Callable[[dt.datetime], Awaitable[tuple[list[uuid.UUID], dt.datetime]]]
+
+
+def _revoked_since(gateway: httpx.AsyncClient) -> RevokedFetch:
+    async def fetch(since: dt.datetime) -> tuple[list[uuid.UUID], dt.datetime]:
+        body = (
+            await send(
+                gateway, "GET", "/internal/sessions/revoked", params={"since": since.isoformat()}
+            )
+        ).json()
+        return (
+            [uuid.UUID(s) for s in body["session_ids"]],
+            dt.datetime.fromisoformat(body["as_of"]),
+        )
+
+    return fetch
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.passwords = Passwords(settings)
-    async with create_internal_client(settings.db_gateway_url, settings.internal_token) as gateway:
-        app.state.gateway = gateway
-        yield
+    token_lifetime = settings.access_token_ttl_seconds + LEEWAY_SECONDS
+    redis = create_redis(settings)
+    gateway = create_internal_client(settings.db_gateway_url, settings.internal_token)
+    revocations = RevocationList(
+        redis,
+        fallback=gateway_session_check(gateway),
+        marker_ttl_seconds=token_lifetime,
+        sentinel_ttl_seconds=max(5 * settings.revocation_sync_seconds, 3),
+    )
+    app.state.revocations = revocations
+    app.state.gateway = gateway
+    app.state.deps = service.Deps(
+        settings=settings, gateway=gateway, passwords=Passwords(settings), revocations=revocations
+    )
+    sync = asyncio.create_task(
+        run_sync_loop(
+            revocations,
+            _revoked_since(gateway),
+            interval=settings.revocation_sync_seconds,
+            lookback=dt.timedelta(seconds=token_lifetime),
+        )
+    )
+    try:
+        async with gateway:
+            yield
+    finally:
+        sync.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sync
+        await redis.aclose()
 
 
 def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
@@ -32,10 +84,14 @@ def create_app(settings: Settings) -> FastAPI:
     app = build_app(
         settings,
         title="finledger auth",
-        description="Registration, login and token refresh for the finledger API.",
+        description="Registration, login, token refresh, sessions and password changes "
+        "for the finledger API. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
         readiness=readiness,
         docs_prefix="/auth",
+    )
+    app.state.token_verifier = TokenVerifier(
+        settings.verification_keys(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
     app.include_router(router)
     return app

@@ -6,17 +6,27 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field
 
+from auth.passwords import is_common
 from servicekit.schemas import ApiSchema
+
+
+def _not_common(password: str) -> str:
+    if is_common(password):
+        raise ValueError("is one of the most common passwords; choose another")
+    return password
+
 
 NewPassword = Annotated[
     str,
     Field(
         min_length=8,
         max_length=1024,
-        description="8 to 1024 characters; used exactly as given, never truncated",
+        description="8 to 1024 characters, used exactly as given (never truncated); "
+        "the most common passwords are refused",
     ),
+    AfterValidator(_not_common),
 ]
 
 
@@ -67,3 +77,31 @@ class TokenPair(ApiSchema):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (OAuth 2 token type, not a secret)
     expires_in: int = Field(description="access token lifetime in seconds")
+
+
+class PasswordChange(ApiSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct horse battery staple",
+                    "new_password": "a much longer passphrase of mine",
+                }
+            ]
+        }
+    )
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: NewPassword
+
+
+class SessionRead(ApiSchema):
+    id: uuid.UUID
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    user_agent: str | None
+    current: bool = Field(description="the session of the token making this request")
+
+
+class SessionList(ApiSchema):
+    items: list[SessionRead]

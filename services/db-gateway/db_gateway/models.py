@@ -145,3 +145,19 @@ class IdempotencyRecord(Base):
     transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     response: Mapped[dict[str, object]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = _now()
+
+
+class RevokedSession(Base):
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    revoked_at: Mapped[dt.datetime] = _now()
+
+
+class LoginThrottle(Base):
+    __tablename__ = "login_throttle"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer)

@@ -11,12 +11,12 @@ import hmac
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import APIKeyHeader
 
-from db_gateway import schemas, service
+from db_gateway import identity, schemas, service
 from db_gateway.db import DbSession
-from servicekit.errors import NotFound, Unauthorized
+from servicekit.errors import Unauthorized
 from servicekit.http import INTERNAL_TOKEN_HEADER
 
 _internal_token = APIKeyHeader(
@@ -40,42 +40,94 @@ Seq = Annotated[int | None, Query(ge=0, lt=2**63)]  # a Postgres bigint
 
 @router.post("/users", status_code=201)
 async def create_user(draft: schemas.UserCreate, session: DbSession) -> schemas.UserRead:
-    return schemas.UserRead.model_validate(await service.create_user(session=session, draft=draft))
-
-
-@router.post("/users/lookup")
-async def lookup_credentials(
-    body: schemas.EmailLookup, session: DbSession
-) -> schemas.UserCredentials:
-    user = await service.get_credentials(session=session, email=body.email)
-    if user is None:
-        raise NotFound("user not found")
-    return schemas.UserCredentials.model_validate(user)
+    return schemas.UserRead.model_validate(await identity.create_user(session=session, draft=draft))
 
 
 @router.get("/users/{user_id}")
 async def get_user(user_id: uuid.UUID, session: DbSession) -> schemas.UserRead:
-    return schemas.UserRead.model_validate(await service.get_user(session=session, user_id=user_id))
+    return schemas.UserRead.model_validate(
+        await identity.get_user(session=session, user_id=user_id)
+    )
+
+
+@router.post("/login-attempts")
+async def begin_login_attempt(
+    attempt: schemas.LoginAttempt, session: DbSession
+) -> schemas.LoginAttemptResult:
+    """Count a login (or password-change) attempt; returns the stored hash to
+    check, or `retry_after` when the account or address is throttled."""
+    return await identity.begin_login_attempt(session=session, attempt=attempt)
 
 
 @router.post("/sessions", status_code=201)
 async def create_session(draft: schemas.SessionCreate, session: DbSession) -> schemas.SessionRead:
     return schemas.SessionRead.model_validate(
-        await service.create_session(session=session, draft=draft)
+        await identity.create_session(session=session, draft=draft)
     )
 
 
 @router.post("/sessions/rotate")
 async def rotate(draft: schemas.RefreshRotate, session: DbSession) -> schemas.SessionRead:
     return schemas.SessionRead.model_validate(
-        await service.rotate_refresh_token(session=session, draft=draft)
+        await identity.rotate_refresh_token(session=session, draft=draft)
     )
 
 
-@router.post("/sessions/revoke", status_code=204)
-async def revoke(body: schemas.TokenHash, session: DbSession) -> Response:
-    await service.revoke_session_by_token(session=session, token_hash=body.token_hash)
-    return Response(status_code=204)
+@router.post("/sessions/revoke")
+async def revoke_by_token(body: schemas.TokenHash, session: DbSession) -> schemas.Revoked:
+    return schemas.Revoked(
+        session_ids=await identity.revoke_session_by_token(
+            session=session, token_hash=body.token_hash
+        )
+    )
+
+
+@router.get("/sessions/revoked")
+async def revoked_since(since: dt.datetime, session: DbSession) -> schemas.RevokedSince:
+    """Sessions revoked at or after `since`, for rebuilding the revocation list."""
+    return await identity.revoked_since(session=session, since=since)
+
+
+@router.get("/sessions/{session_id}/status")
+async def session_status(session_id: uuid.UUID, session: DbSession) -> schemas.SessionStatus:
+    """Whether tokens of this session must be refused (revoked, or gone with its user)."""
+    return schemas.SessionStatus(
+        revoked=await identity.session_revoked(session=session, session_id=session_id)
+    )
+
+
+@router.get("/users/{user_id}/sessions")
+async def list_sessions(user_id: uuid.UUID, session: DbSession) -> schemas.SessionList:
+    rows = await identity.list_sessions(session=session, user_id=user_id)
+    return schemas.SessionList(items=[schemas.SessionInfo.model_validate(r) for r in rows])
+
+
+@router.delete("/users/{user_id}/sessions/{session_id}")
+async def revoke_session(
+    user_id: uuid.UUID, session_id: uuid.UUID, session: DbSession
+) -> schemas.Revoked:
+    return schemas.Revoked(
+        session_ids=await identity.revoke_session(
+            session=session, user_id=user_id, session_id=session_id
+        )
+    )
+
+
+@router.delete("/users/{user_id}/sessions")
+async def revoke_all_sessions(user_id: uuid.UUID, session: DbSession) -> schemas.Revoked:
+    return schemas.Revoked(
+        session_ids=await identity.revoke_all_sessions(session=session, user_id=user_id)
+    )
+
+
+@router.put("/users/{user_id}/password")
+async def change_password(
+    user_id: uuid.UUID, change: schemas.PasswordChange, session: DbSession
+) -> schemas.Revoked:
+    """Store a new hash and revoke every session but `keep_session_id`."""
+    return schemas.Revoked(
+        session_ids=await identity.change_password(session=session, user_id=user_id, change=change)
+    )
 
 
 @router.post("/users/{user_id}/accounts", status_code=201)

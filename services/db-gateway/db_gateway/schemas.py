@@ -35,13 +35,27 @@ class UserRead(Schema):
     created_at: dt.datetime
 
 
-class EmailLookup(Schema):
-    email: str = Field(max_length=320)
+class ThrottlePolicy(Schema):
+    """Set by auth, which owns the policy; db-gateway only counts."""
+
+    max_per_account: int = Field(ge=1)
+    max_per_ip: int = Field(ge=1)
+    window_seconds: int = Field(ge=1)
 
 
-class UserCredentials(Schema):
-    id: uuid.UUID
-    password_hash: str
+class LoginAttempt(Schema):
+    """Either the email typed at login, or the user (for a password change)."""
+
+    email: str | None = Field(default=None, max_length=320)
+    user_id: uuid.UUID | None = None
+    client_ip: str = Field(max_length=64)
+    policy: ThrottlePolicy
+
+
+class LoginAttemptResult(Schema):
+    retry_after: int | None = Field(description="seconds; set when throttled")
+    user_id: uuid.UUID | None
+    password_hash: str | None
 
 
 class SessionCreate(Schema):
@@ -49,6 +63,40 @@ class SessionCreate(Schema):
     token_hash: HexDigest
     user_agent: str | None = Field(default=None, max_length=512)
     expires_at: dt.datetime
+    client_ip: str = Field(max_length=64)
+    new_password_hash: str | None = Field(
+        default=None, max_length=512, description="set when the stored hash needs an upgrade"
+    )
+
+
+class SessionInfo(Schema):
+    id: uuid.UUID
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    user_agent: str | None
+
+
+class SessionList(Schema):
+    items: list[SessionInfo]
+
+
+class Revoked(Schema):
+    session_ids: list[uuid.UUID]
+
+
+class RevokedSince(Schema):
+    session_ids: list[uuid.UUID]
+    as_of: dt.datetime = Field(description="database time the list is complete up to")
+
+
+class SessionStatus(Schema):
+    revoked: bool
+
+
+class PasswordChange(Schema):
+    password_hash: str = Field(max_length=512)
+    keep_session_id: uuid.UUID
+    client_ip: str = Field(max_length=64)
 
 
 class RefreshRotate(Schema):

@@ -1,6 +1,6 @@
-"""Domain operations on the database. Each public function is one atomic unit:
-callers pass a fresh session and the function commits (or raises, and nothing
-is written)."""
+"""Accounts and transactions. Each public function is one atomic unit: callers
+pass a fresh session and the function commits (or raises, and nothing is
+written)."""
 
 from __future__ import annotations
 
@@ -20,127 +20,11 @@ from db_gateway.models import (
     Account,
     IdempotencyRecord,
     Posting,
-    RefreshToken,
-    Session,
     Transaction,
-    User,
 )
-from servicekit.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from servicekit.errors import NotFound, Unprocessable
 
-UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
-
-# ---------------------------------------------------------------- users
-
-
-async def create_user(*, session: AsyncSession, draft: schemas.UserCreate) -> User:
-    user = User(
-        id=uuid.uuid4(),
-        email=draft.email.lower(),
-        password_hash=draft.password_hash,
-        display_name=draft.display_name,
-    )
-    session.add(user)
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        await session.rollback()
-        if getattr(exc.orig, "pgcode", None) != UNIQUE_VIOLATION:
-            raise
-        raise Conflict("an account with this email already exists", code="email_taken") from exc
-    await session.refresh(user)
-    return user
-
-
-async def get_credentials(*, session: AsyncSession, email: str) -> User | None:
-    # lower() on both sides: the same function the unique index uses
-    result = await session.execute(select(User).where(func.lower(User.email) == func.lower(email)))
-    return result.scalar_one_or_none()
-
-
-async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("user not found")
-    return user
-
-
-# ---------------------------------------------------------------- sessions
-
-
-async def create_session(*, session: AsyncSession, draft: schemas.SessionCreate) -> Session:
-    if await session.get(User, draft.user_id) is None:
-        raise NotFound("user not found")
-    row = Session(
-        id=uuid.uuid4(),
-        user_id=draft.user_id,
-        user_agent=draft.user_agent,
-        expires_at=draft.expires_at,
-    )
-    session.add(row)
-    await session.flush()
-    session.add(RefreshToken(token_hash=bytes.fromhex(draft.token_hash), session_id=row.id))
-    await session.commit()
-    await session.refresh(row)
-    return row
-
-
-class RefreshTokenInvalid(Unauthorized):
-    default_code = "invalid_refresh_token"
-
-
-async def rotate_refresh_token(*, session: AsyncSession, draft: schemas.RefreshRotate) -> Session:
-    """Retire the presented refresh token and register its successor.
-
-    The token row is locked, so of two concurrent rotations of one token only
-    the first succeeds; the second sees a retired token. A retired token
-    presented again means it leaked (or a client raced itself): the whole
-    session is revoked, so whoever holds the newest token must log in again.
-    """
-    now = dt.datetime.now(dt.UTC)
-    token = (
-        await session.execute(
-            select(RefreshToken)
-            .where(RefreshToken.token_hash == bytes.fromhex(draft.token_hash))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if token is None:
-        raise RefreshTokenInvalid("refresh token is invalid")
-    row = (
-        await session.execute(
-            select(Session).where(Session.id == token.session_id).with_for_update()
-        )
-    ).scalar_one()
-    if row.revoked_at is not None or row.expires_at <= now:
-        raise RefreshTokenInvalid("session has ended; log in again")
-    if token.used_at is not None:
-        row.revoked_at = now
-        await session.commit()
-        raise RefreshTokenInvalid(
-            "refresh token was already used; the session is revoked", code="refresh_token_reused"
-        )
-    token.used_at = now
-    row.last_used_at = now
-    row.expires_at = draft.expires_at
-    session.add(RefreshToken(token_hash=bytes.fromhex(draft.new_token_hash), session_id=row.id))
-    await session.commit()
-    return row
-
-
-async def revoke_session_by_token(*, session: AsyncSession, token_hash: str) -> None:
-    session_id = (
-        select(RefreshToken.session_id)
-        .where(RefreshToken.token_hash == bytes.fromhex(token_hash))
-        .scalar_subquery()
-    )
-    await session.execute(
-        update(Session)
-        .where(Session.id == session_id, Session.revoked_at.is_(None))
-        .values(revoked_at=func.now())
-    )
-    await session.commit()
-
 
 # ---------------------------------------------------------------- accounts
 

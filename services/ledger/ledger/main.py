@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from ledger.cache import BalanceCache
 from ledger.config import Settings
@@ -14,27 +13,23 @@ from ledger.router import NotModified, not_modified, profile_router, router
 from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client, peer_readiness
-from servicekit.jwt import TokenVerifier
+from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
+from servicekit.redis_client import create_redis
+from servicekit.revocation import RevocationList, gateway_session_check
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-        max_connections=64,
-        decode_responses=True,
-        health_check_interval=30,
-    )
-    app.state.redis = redis
+    redis = create_redis(settings)
+    gateway = create_internal_client(settings.db_gateway_url, settings.internal_token)
+    app.state.gateway = gateway
     app.state.balance_cache = BalanceCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
+    app.state.revocations = RevocationList(
+        redis, fallback=gateway_session_check(gateway), marker_ttl_seconds=3600 + LEEWAY_SECONDS
+    )  # auth writes them; this only reads
     try:
-        async with create_internal_client(
-            settings.db_gateway_url, settings.internal_token
-        ) as gateway:
-            app.state.gateway = gateway
+        async with gateway:
             yield
     finally:
         await redis.aclose()

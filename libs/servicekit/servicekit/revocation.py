@@ -1,0 +1,128 @@
+"""Instant revocation of access tokens, cheap on the hot path and never wrong.
+
+Access tokens are stateless JWTs that live minutes; a revoked session must stop
+working at once, not at expiry. auth writes one Redis marker per revoked
+session the moment it revokes it, and every verifier checks for that marker
+(one round trip: the marker and the sync sentinel in one pipeline).
+
+Redis holds no data of its own, so markers can be lost (restart, eviction,
+a write that failed). The database is the source of truth: auth copies recent
+revocations from it into Redis every `sync_interval` seconds and then renews a
+sentinel key that expires soon after. A verifier trusts "no marker" only while
+the sentinel is present; without it, or with Redis unreachable, it asks
+db-gateway. So a revoked token is never accepted: Redis trouble costs speed only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+
+import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from servicekit.http import send
+
+log = logging.getLogger("servicekit.revocation")
+
+MARKER_PREFIX = "revoked:"
+SENTINEL = "revoked-sync"
+SessionCheck = Callable[[uuid.UUID], Awaitable[bool]]
+
+
+def gateway_session_check(gateway: httpx.AsyncClient) -> SessionCheck:
+    """Ask db-gateway whether a session is revoked (the slow, authoritative path)."""
+
+    async def check(session_id: uuid.UUID) -> bool:
+        response = await send(gateway, "GET", f"/internal/sessions/{session_id}/status")
+        return bool(response.json()["revoked"])
+
+    return check
+
+
+class RevocationList:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        fallback: SessionCheck,
+        marker_ttl_seconds: int,
+        sentinel_ttl_seconds: float = 5.0,
+    ) -> None:
+        self._redis = redis
+        self._fallback = fallback
+        # A marker only has to outlive the longest-lived access token.
+        self._marker_ttl = marker_ttl_seconds
+        self._sentinel_ttl_ms = int(sentinel_ttl_seconds * 1000)
+
+    async def is_revoked(self, session_id: uuid.UUID) -> bool:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.exists(SENTINEL)
+                pipe.exists(MARKER_PREFIX + str(session_id))
+                synced, marked = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "revocation list unreachable; asking db-gateway", extra={"error": repr(exc)}
+            )
+            return await self._fallback(session_id)
+        if marked:
+            return True
+        if not synced:
+            return await self._fallback(session_id)
+        return False
+
+    async def mark(self, session_ids: Iterable[uuid.UUID]) -> None:
+        """Best effort: a marker that cannot be written now is copied by the next sync."""
+        ids = list(session_ids)
+        if not ids:
+            return
+        try:
+            await self._write_markers(ids)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "could not write revocation markers; the sync will",
+                extra={"error": repr(exc), "sessions": len(ids)},
+            )
+
+    async def sync(self, revoked: Iterable[uuid.UUID]) -> None:
+        """Write every recent revocation, then vouch for the list with the sentinel."""
+        await self._write_markers(list(revoked))
+        await self._redis.set(SENTINEL, "1", px=self._sentinel_ttl_ms)
+
+    async def _write_markers(self, ids: list[uuid.UUID]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.set(MARKER_PREFIX + str(session_id), "1", ex=self._marker_ttl)
+            await pipe.execute()
+
+
+async def run_sync_loop(
+    revocations: RevocationList,
+    fetch: Callable[[dt.datetime], Awaitable[tuple[list[uuid.UUID], dt.datetime]]],
+    *,
+    interval: float,
+    lookback: dt.timedelta,
+) -> None:
+    """Copy revocations from the database into Redis, forever (cancel to stop).
+
+    Each round asks for everything revoked within `lookback` (longer than an
+    access token lives) of the previous round's database time, so a revocation
+    committed late, or a marker write that failed, is picked up next round.
+    """
+    since: dt.datetime | None = None
+    while True:
+        try:
+            start = since or dt.datetime.now(dt.UTC)
+            revoked, as_of = await fetch(start - lookback)
+            await revocations.sync(revoked)
+            since = as_of
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep syncing; verifiers fall back meanwhile
+            log.warning("revocation sync failed", extra={"error": repr(exc)})
+        await asyncio.sleep(interval)
