@@ -126,7 +126,9 @@ def render_nginx_conf(
         '        proxy_set_header Connection "";',
         "        proxy_set_header Host $host;",
         "        proxy_set_header X-Real-IP $remote_addr;",
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        # the client address as nginx saw it: a client-sent X-Forwarded-For
+        # must not let anyone pick the address that login throttling counts
+        "        proxy_set_header X-Forwarded-For $remote_addr;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        proxy_set_header X-Request-ID $req_id;",
         "        proxy_connect_timeout 2s;",
