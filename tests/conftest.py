@@ -31,8 +31,8 @@ class StackInfo:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackInfo]:
-    state = ROOT / ".devstack" / "test"
     base = int(os.environ.get("TEST_STACK_PORT_BASE", "18000"))
+    state = ROOT / ".devstack" / f"test-{base}"  # one per port base: runs can overlap
     proc = subprocess.Popen(
         [
             sys.executable,

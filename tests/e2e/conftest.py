@@ -55,3 +55,28 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def client_at(stack: StackInfo, address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address, so per-IP
+    login throttling sees a separate client."""
+    return httpx.Client(
+        base_url=stack.ingress, timeout=10, transport=httpx.HTTPTransport(local_address=address)
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(
+    api: httpx.Client, email: str, password: str = PASSWORD, user_agent: str = "tests"
+) -> User:
+    response = api.post(
+        "/auth/login",
+        json={"email": email, "password": password},
+        headers={"User-Agent": user_agent},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return User(email=email, access_token=body["access_token"], refresh_token=body["refresh_token"])
