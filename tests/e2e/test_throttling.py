@@ -113,7 +113,8 @@ def test_unknown_emails_take_as_long_as_wrong_passwords(
     throttling never kicks in; generous tolerance, as the machine is shared."""
     samples = 12
     users = [register_and_login(api) for _ in range(samples)]
-    unknown, wrong = [], []
+    unknown: list[float] = []
+    wrong: list[float] = []
     for i, user in enumerate(users):
         with client_at(stack, f"127.0.1.{i + 1}") as client:
             _attempt(client, user.email, "warm the connection")
