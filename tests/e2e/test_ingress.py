@@ -38,6 +38,9 @@ def test_docs_are_reachable_through_the_ingress(api: httpx.Client) -> None:
         assert api.get(f"{prefix}/docs").status_code == 200
         spec = api.get(f"{prefix}/openapi.json").json()
         assert spec["components"]["schemas"]["Problem"]["properties"]["code"]
+        # the Authorize button logs in through auth's OAuth 2 form, from either page
+        (scheme,) = spec["components"]["securitySchemes"].values()
+        assert scheme["flows"]["password"]["tokenUrl"] == "/auth/token"
 
 
 def test_missing_or_bad_token_is_a_problem_401(api: httpx.Client) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import OAuth2PasswordBearer
 from jose import jwt
 from jose.exceptions import JOSEError
 
@@ -88,21 +88,27 @@ class TokenVerifier:
             raise InvalidToken("token claims are malformed") from exc
 
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+# OAuth 2 password flow against auth's form endpoint: the API docs of every
+# service (same origin behind the ingress) get a working Authorize button.
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/auth/token",
+    auto_error=False,
+    description="Log in with your email as username, or paste an access token from "
+    "POST /auth/login.",
+)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if not token:
         raise Unauthorized(
             "a bearer access token is required", code="missing_token", headers=_CHALLENGE
         )
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        principal = verifier.verify(credentials.credentials)
+        principal = verifier.verify(token)
     except InvalidToken as exc:
         exc.headers.update(_CHALLENGE)
         raise
