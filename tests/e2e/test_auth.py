@@ -17,8 +17,12 @@ def _email() -> str:
 
 def test_token_form_logs_in_like_the_json_endpoint(api: httpx.Client, user: User) -> None:
     # what Swagger UI's Authorize dialog sends
-    swagger_form = {"grant_type": "password", "username": user.email, "password": PASSWORD,
-                    "scope": ""}
+    swagger_form = {
+        "grant_type": "password",
+        "username": user.email,
+        "password": PASSWORD,
+        "scope": "",
+    }
     response = api.post("/auth/token", data=swagger_form)
     assert response.status_code == 200, response.text
     body = response.json()
