@@ -100,3 +100,12 @@ class RedisSettings(BaseSettings):
     # Short on purpose: Redis only ever makes things faster, so a slow Redis
     # must turn into the fallback path quickly rather than into slow requests.
     redis_timeout_seconds: float = Field(default=0.25, gt=0)
+
+
+class LoginThrottleSettings(BaseSettings):
+    """Failed password checks allowed per window, counted per account and per
+    client address, by every service that takes a password."""
+
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=30, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from auth import service
 from auth.config import Settings
-from auth.passwords import Passwords
+from auth.passwords import hasher_for
 from auth.router import router
 from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
@@ -56,7 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.revocations = revocations
     app.state.gateway = gateway
     app.state.deps = service.Deps(
-        settings=settings, gateway=gateway, passwords=Passwords(settings), revocations=revocations
+        settings=settings, gateway=gateway, passwords=hasher_for(settings), revocations=revocations
     )
     sync = asyncio.create_task(
         run_sync_loop(

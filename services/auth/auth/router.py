@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from auth import schemas, service
+from servicekit.credentials import ClientIp
 from servicekit.errors import field_error, problem_responses
 from servicekit.jwt import CurrentUser
 
@@ -25,14 +26,7 @@ def _deps(request: Request) -> service.Deps:
     return deps
 
 
-def _client_ip(request: Request) -> str:
-    # The ingress's address is trusted to tell us the client's (uvicorn
-    # --proxy-headers with --forwarded-allow-ips), so this is the real client.
-    return request.client.host if request.client else "unknown"
-
-
 Deps = Annotated[service.Deps, Depends(_deps)]
-ClientIp = Annotated[str, Depends(_client_ip)]
 UserAgent = Annotated[str | None, Header()]
 
 

@@ -11,19 +11,16 @@ import httpx
 
 from auth import schemas
 from auth.config import Settings
-from auth.passwords import Passwords
 from auth.tokens import issue_access_token, new_refresh_token, refresh_token_hash
-from servicekit.errors import Forbidden, TooManyRequests, Unauthorized
+from servicekit.credentials import Verified, check_password
+from servicekit.errors import Forbidden, Unauthorized
 from servicekit.http import send
+from servicekit.passwords import PasswordHasher
 from servicekit.revocation import RevocationList
 
 
 class InvalidCredentials(Unauthorized):
     default_code = "invalid_credentials"
-
-
-class LoginThrottled(TooManyRequests):
-    default_code = "login_throttled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +29,7 @@ class Deps:
 
     settings: Settings
     gateway: httpx.AsyncClient
-    passwords: Passwords
+    passwords: PasswordHasher
     revocations: RevocationList
 
 
@@ -53,55 +50,32 @@ async def register(deps: Deps, draft: schemas.RegisterRequest) -> schemas.UserRe
     )
 
 
-async def _checked_attempt(
+async def _check_password(
     deps: Deps,
     *,
     client_ip: str,
     password: str,
     email: str | None = None,
     user_id: uuid.UUID | None = None,
-) -> tuple[uuid.UUID, str] | None:
-    """Count the attempt, then check the password. Returns (user id, stored hash)
-    when it matches, None when it does not; raises when throttled."""
-    settings = deps.settings
-    attempt = (
-        await send(
-            deps.gateway,
-            "POST",
-            "/internal/login-attempts",
-            json={
-                "email": email,
-                "user_id": str(user_id) if user_id else None,
-                "client_ip": client_ip,
-                "policy": {
-                    "max_per_account": settings.login_max_failures_per_account,
-                    "max_per_ip": settings.login_max_failures_per_ip,
-                    "window_seconds": settings.login_failure_window_seconds,
-                },
-            },
-        )
-    ).json()
-    if attempt["retry_after"] is not None:
-        raise LoginThrottled(
-            "too many failed attempts; try again later",
-            headers={"Retry-After": str(attempt["retry_after"])},
-        )
-    # Verify even when the email is unknown (against a dummy hash), so the
-    # answer takes the same time and does not reveal which emails exist.
-    if not await deps.passwords.verify(attempt["password_hash"], password):
-        return None
-    if attempt["user_id"] is None:
-        return None
-    return uuid.UUID(attempt["user_id"]), attempt["password_hash"]
+) -> Verified | None:
+    return await check_password(
+        gateway=deps.gateway,
+        hasher=deps.passwords,
+        policy=deps.settings,
+        client_ip=client_ip,
+        password=password,
+        email=email,
+        user_id=user_id,
+    )
 
 
 async def login(
     deps: Deps, *, email: str, password: str, user_agent: str | None, client_ip: str
 ) -> schemas.TokenPair:
-    checked = await _checked_attempt(deps, client_ip=client_ip, password=password, email=email)
+    checked = await _check_password(deps, client_ip=client_ip, password=password, email=email)
     if checked is None:
         raise InvalidCredentials("email or password is incorrect")
-    user_id, stored_hash = checked
+    user_id, stored_hash = checked.user_id, checked.password_hash
     # Parameters raised since this hash was made: store a stronger one now,
     # while the plain password is at hand.
     upgraded = (
@@ -197,7 +171,7 @@ async def change_password(
     # Throttled like a login: a stolen access token must not become an oracle
     # for guessing the current password.
     if (
-        await _checked_attempt(
+        await _check_password(
             deps, client_ip=client_ip, password=change.current_password, user_id=user_id
         )
         is None
