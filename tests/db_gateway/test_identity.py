@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db_gateway import identity, schemas
-from servicekit.errors import Conflict, Unauthorized
+from servicekit.errors import Conflict, NotFound, Unauthorized
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -67,3 +67,36 @@ async def test_refresh_token_rotates_once_and_reuse_revokes_the_session(
     # the loser presented a used token: the session is revoked for everyone
     for token in ("t1a", "t1b"):
         assert isinstance(await rotate(token, token + "x"), Unauthorized)
+
+
+async def test_deleting_a_user_revokes_their_sessions_and_spares_others(
+    sessions: Sessions, user_id: uuid.UUID, other_user_id: uuid.UUID
+) -> None:
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    created = {}
+    for owner in (user_id, other_user_id):
+        async with sessions() as session:
+            created[owner] = await identity.create_session(
+                session=session,
+                draft=schemas.SessionCreate(
+                    user_id=owner,
+                    token_hash=_hash(uuid.uuid4().hex),
+                    expires_at=expires,
+                    client_ip="10.9.8.6",
+                ),
+            )
+    async with sessions() as session:
+        revoked = await identity.delete_user(session=session, user_id=user_id)
+    assert revoked == [created[user_id].id]
+    async with sessions() as session:
+        assert await identity.session_revoked(session=session, session_id=created[user_id].id)
+        assert not await identity.session_revoked(
+            session=session, session_id=created[other_user_id].id
+        )
+        recent = await identity.revoked_since(
+            session=session, since=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        )
+        assert created[user_id].id in recent.session_ids
+        with pytest.raises(NotFound):
+            await identity.delete_user(session=session, user_id=user_id)
+        assert (await identity.get_user(session=session, user_id=other_user_id)).id == other_user_id

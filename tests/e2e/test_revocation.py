@@ -59,11 +59,17 @@ def _change_password(api: httpx.Client, actor: User, victim: User) -> None:
     assert response.status_code == 204, response.text
 
 
+def _delete_account(api: httpx.Client, actor: User, victim: User) -> None:
+    response = api.request("DELETE", "/profile", headers=actor.headers, json={"password": PASSWORD})
+    assert response.status_code == 204, response.text
+
+
 ACTIONS: dict[str, Callable[[httpx.Client, User, User], None]] = {
     "logout": _logout,
     "logout-all": _logout_all,
     "end-session": _end_session,
     "password-change": _change_password,
+    "account-deletion": _delete_account,
 }
 
 

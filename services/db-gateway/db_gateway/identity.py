@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from db_gateway import schemas
-from db_gateway.models import LoginThrottle, RefreshToken, RevokedSession, Session, User
+from db_gateway.models import (
+    LoginThrottle,
+    RefreshToken,
+    RevokedSession,
+    Session,
+    Transaction,
+    User,
+)
 from servicekit.errors import Conflict, NotFound, Unauthorized
 
 UNIQUE_VIOLATION = "23505"
@@ -56,6 +63,31 @@ async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+async def delete_user(*, session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Erase the user and every row of theirs; returns the sessions just revoked.
+
+    Their sessions are logged as revoked first: that log has no foreign key, so
+    it outlives the user and their access tokens stay refused until expiry.
+    Everything else goes with the user row (ON DELETE CASCADE), and so does the
+    login counter kept under a hash of their email.
+    """
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound("user not found")
+    revoked = await _revoke(session, [Session.user_id == user_id])
+    await session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.scope == "account", LoginThrottle.key == _account_key(user.email)
+        )
+    )
+    # Transactions (and their postings) before the accounts they reference:
+    # those foreign keys deliberately do not cascade.
+    await session.execute(delete(Transaction).where(Transaction.user_id == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
+    await session.commit()
+    return revoked
 
 
 # ---------------------------------------------------------------- login throttling

@@ -50,6 +50,12 @@ async def get_user(user_id: uuid.UUID, session: DbSession) -> schemas.UserRead:
     )
 
 
+@router.delete("/users/{user_id}")
+async def delete_user(user_id: uuid.UUID, session: DbSession) -> schemas.Revoked:
+    """Erase the user and everything of theirs; returns the sessions revoked."""
+    return schemas.Revoked(session_ids=await identity.delete_user(session=session, user_id=user_id))
+
+
 @router.post("/login-attempts")
 async def begin_login_attempt(
     attempt: schemas.LoginAttempt, session: DbSession

@@ -87,3 +87,12 @@ class BalanceCache:
             # leave it to be served (if Redis takes this command at all).
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.delete(key)
+
+    async def forget_user(self, user_id: uuid.UUID) -> None:
+        """Best effort: entries that cannot be deleted now expire with their TTL."""
+        try:
+            keys = [key async for key in self._redis.scan_iter(match=f"bal:{user_id}:*")]
+            if keys:
+                await self._redis.delete(*keys)
+        except (RedisError, OSError) as exc:
+            log.warning("could not drop a deleted user's cache", extra={"error": repr(exc)})

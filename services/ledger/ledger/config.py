@@ -1,9 +1,17 @@
 from pydantic import Field
 
-from servicekit.settings import InternalTokenSettings, JwtSettings, RedisSettings, ServiceSettings
+from servicekit.settings import (
+    InternalTokenSettings,
+    JwtSettings,
+    LoginThrottleSettings,
+    RedisSettings,
+    ServiceSettings,
+)
 
 
-class Settings(ServiceSettings, JwtSettings, InternalTokenSettings, RedisSettings):
+class Settings(
+    ServiceSettings, JwtSettings, InternalTokenSettings, RedisSettings, LoginThrottleSettings
+):
     service_name: str = "ledger"
     db_gateway_url: str = "http://db-gateway:8000"
     # Bounds how long an entry can outlive a write whose cache update failed

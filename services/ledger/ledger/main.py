@@ -14,6 +14,7 @@ from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client, peer_readiness
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
+from servicekit.passwords import PasswordHasher
 from servicekit.redis_client import create_redis
 from servicekit.revocation import RevocationList, gateway_session_check
 
@@ -25,6 +26,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gateway = create_internal_client(settings.db_gateway_url, settings.internal_token)
     app.state.gateway = gateway
     app.state.balance_cache = BalanceCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
+    app.state.password_hasher = PasswordHasher()  # verifies only; hashes carry their cost
     app.state.revocations = RevocationList(
         redis, fallback=gateway_session_check(gateway), marker_ttl_seconds=3600 + LEEWAY_SECONDS
     )  # auth writes them; this only reads

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from ledger import schemas, service
 from ledger.cache import BalanceCache
+from servicekit.credentials import ClientIp
 from servicekit.errors import field_error, problem_responses
 from servicekit.jwt import CurrentUser
 
@@ -171,3 +172,38 @@ async def get_transaction(
 async def get_profile(user: CurrentUser, gateway: Gateway) -> schemas.ProfileRead:
     """Who you are: email, display name, default currency and time zone."""
     return await service.get_profile(gateway=gateway, user_id=user.user_id)
+
+
+@profile_router.delete(
+    "",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(
+        _403="password is wrong",
+        _422="password missing",
+        _429="Too many failed attempts; see Retry-After",
+    ),
+)
+async def delete_profile(
+    body: schemas.ProfileDelete,
+    user: CurrentUser,
+    request: Request,
+    gateway: Gateway,
+    cache: Cache,
+    client_ip: ClientIp,
+) -> Response:
+    """Delete your account for good: every account, transaction and session of
+    yours is erased, and every token you hold stops working at once. Needs your
+    password; wrong passwords count toward the login throttle."""
+    state = request.app.state
+    await service.delete_profile(
+        gateway=gateway,
+        cache=cache,
+        hasher=state.password_hasher,
+        revocations=state.revocations,
+        settings=state.settings,
+        user_id=user.user_id,
+        password=body.password,
+        client_ip=client_ip,
+    )
+    return Response(status_code=204)

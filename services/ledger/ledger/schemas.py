@@ -146,3 +146,12 @@ class ProfileRead(ApiSchema):
     default_currency: str
     timezone: str
     created_at: dt.datetime
+
+
+class ProfileDelete(ApiSchema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"password": "correct horse battery staple"}]},
+    )
+
+    password: str = Field(min_length=1, max_length=1024, description="your current password")

@@ -15,10 +15,14 @@ import httpx
 
 from ledger import schemas
 from ledger.cache import BalanceCache, CachedBalance
+from ledger.config import Settings
 from ledger.cursor import decode_cursor, encode_cursor
 from ledger.money import fits_currency, format_amount, minor_units
-from servicekit.errors import NotFound, field_error
+from servicekit.credentials import check_password
+from servicekit.errors import Forbidden, NotFound, field_error
 from servicekit.http import send
+from servicekit.passwords import PasswordHasher
+from servicekit.revocation import RevocationList
 
 
 def _users(user_id: uuid.UUID) -> str:
@@ -248,6 +252,42 @@ async def get_transaction(
 async def get_profile(*, gateway: httpx.AsyncClient, user_id: uuid.UUID) -> schemas.ProfileRead:
     response = await send(gateway, "GET", _users(user_id))
     return schemas.ProfileRead.model_validate(response.json())
+
+
+class WrongPassword(Forbidden):
+    default_code = "invalid_password"
+
+
+async def delete_profile(
+    *,
+    gateway: httpx.AsyncClient,
+    cache: BalanceCache,
+    hasher: PasswordHasher,
+    revocations: RevocationList,
+    settings: Settings,
+    user_id: uuid.UUID,
+    password: str,
+    client_ip: str,
+) -> None:
+    """Erase the user, after checking the password exactly like a login does
+    (counted and throttled), so a stolen access token cannot delete an account
+    or be used to guess its password."""
+    verified = await check_password(
+        gateway=gateway,
+        hasher=hasher,
+        policy=settings,
+        client_ip=client_ip,
+        password=password,
+        user_id=user_id,
+    )
+    if verified is None:
+        raise WrongPassword(
+            "password is incorrect", errors=[{"field": "password", "message": "is incorrect"}]
+        )
+    revoked = (await send(gateway, "DELETE", _users(user_id))).json()["session_ids"]
+    # Every token of the user stops working now, not when the sync gets to it.
+    await revocations.mark(uuid.UUID(s) for s in revoked)
+    await cache.forget_user(user_id)
 
 
 def _int(value: Any) -> int:
