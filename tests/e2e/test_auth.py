@@ -4,10 +4,12 @@ form, and the password rules."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from tests.conftest import StackInfo
 from tests.e2e.conftest import PASSWORD, User, assert_problem, bearer, login, register_and_login
 
 
@@ -148,3 +150,26 @@ def test_emails_are_normalised_and_unique_in_any_case(api: httpx.Client) -> None
     )
     assert_problem(duplicate, 409, "email_taken")
     login(api, f"{local.lower()}@EXAMPLE.com")
+
+
+def test_concurrent_refreshes_of_one_token_let_exactly_one_through(
+    api: httpx.Client, stack: StackInfo, user: User
+) -> None:
+    def refresh(_: int) -> httpx.Response:
+        with httpx.Client(base_url=stack.ingress, timeout=10) as client:
+            return client.post("/auth/refresh", json={"refresh_token": user.refresh_token})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(refresh, range(8)))
+    statuses = sorted(r.status_code for r in responses)
+    # the token row is locked: the first rotation wins, the rest find it used
+    assert statuses == [200] + [401] * 7, statuses
+    codes = {assert_problem(r, 401)["code"] for r in responses if r.status_code == 401}
+    # the first loser revokes the session; later ones find it ended
+    assert "refresh_token_reused" in codes
+    assert codes <= {"refresh_token_reused", "invalid_refresh_token"}
+    # a used token was presented, so the session is gone, the winner's pair included
+    winners = [r.json() for r in responses if r.status_code == 200]
+    for pair in winners:
+        again = api.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        assert_problem(again, 401)
