@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db_gateway import identity, schemas, service
+from db_gateway import accounts, identity, schemas
 from db_gateway.config import Settings
 from db_gateway.db import create_engine
 from tests.conftest import StackInfo
@@ -59,9 +59,9 @@ async def new_account(
     sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID, currency: str = "USD"
 ) -> uuid.UUID:
     async with sessions() as session:
-        account = await service.create_account(
+        written = await accounts.create_account(
             session=session,
             user_id=user_id,
             draft=schemas.AccountCreate(name="a", type="checking", currency=currency),
         )
-    return account.id
+    return written.account.id

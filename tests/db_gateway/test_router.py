@@ -47,3 +47,16 @@ async def test_readiness_checks_postgres(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"postgres": "ok"}
+
+
+async def test_a_malformed_call_is_the_callers_bug_not_the_clients(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    token = settings.internal_token.get_secret_value()
+    response = await client.post(
+        f"/internal/users/{uuid.uuid4()}/accounts",
+        headers={"X-Internal-Token": token},
+        json={"name": "x", "type": "checking", "currency": "usd", "colour": "red"},
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "bad_internal_request"

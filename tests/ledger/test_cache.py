@@ -1,7 +1,8 @@
-"""The balance cache against the real Redis of the test stack."""
+"""The ledger cache against the real Redis of the test stack."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -9,7 +10,7 @@ from decimal import Decimal
 import pytest
 from redis.asyncio import Redis
 
-from ledger.cache import BalanceCache, CachedBalance
+from ledger.cache import CachedBalance, CachedDashboard, LedgerCache
 from tests.conftest import StackInfo
 
 
@@ -30,39 +31,93 @@ def _balance(account_id: uuid.UUID, amount: str, version: int) -> CachedBalance:
     )
 
 
-async def test_an_older_version_never_overwrites_a_newer_one(redis: Redis) -> None:
-    cache = BalanceCache(redis, ttl_seconds=60)
+async def test_an_older_balance_never_overwrites_a_newer_one(redis: Redis) -> None:
+    cache = LedgerCache(redis, ttl_seconds=60)
     user, account = uuid.uuid4(), uuid.uuid4()
     # a writer stores v2, then a slow reader arrives with the v1 it read earlier
-    await cache.put(user, _balance(account, "20.00", 2))
-    await cache.put(user, _balance(account, "10.00", 1))
-    cached = await cache.get(user, account)
+    await cache.written(user, [_balance(account, "20.00", 2)], ledger_version=2)
+    await cache.fill_balance(user, _balance(account, "10.00", 1))
+    cached = await cache.balance(user, account)
     assert cached is not None
     assert (cached.balance, cached.version) == (Decimal("20.00"), 2)
 
-    await cache.put(user, _balance(account, "30.00", 3))
-    cached = await cache.get(user, account)
+    await cache.written(user, [_balance(account, "30.00", 3)], ledger_version=3)
+    cached = await cache.balance(user, account)
     assert cached is not None
     assert (cached.balance, cached.version) == (Decimal("30.00"), 3)
 
 
 async def test_entries_are_scoped_by_user_and_expire(redis: Redis) -> None:
-    cache = BalanceCache(redis, ttl_seconds=60)
+    cache = LedgerCache(redis, ttl_seconds=60)
     owner, stranger, account = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await cache.put(owner, _balance(account, "5.00", 1))
-    assert await cache.get(stranger, account) is None
+    await cache.fill_balance(owner, _balance(account, "5.00", 1))
+    assert await cache.balance(stranger, account) is None
     assert 0 < await redis.ttl(f"bal:{owner}:{account}") <= 60
 
 
-async def test_redis_unreachable_means_a_miss_not_an_error() -> None:
+async def test_a_write_hides_every_older_dashboard(redis: Redis) -> None:
+    cache = LedgerCache(redis, ttl_seconds=60)
+    user = uuid.uuid4()
+    await cache.fill_dashboard(user, CachedDashboard(version=4, body=b'{"v":4}'))
+    assert await cache.dashboard(user) == CachedDashboard(version=4, body=b'{"v":4}')
+    # a write at version 5: the v4 body is gone, and a reader that computed v4
+    # before the write cannot put it back
+    await cache.written(user, [], ledger_version=5)
+    assert await cache.dashboard(user) is None
+    await cache.fill_dashboard(user, CachedDashboard(version=4, body=b'{"v":4}'))
+    assert await cache.dashboard(user) is None
+    await cache.fill_dashboard(user, CachedDashboard(version=5, body=b'{"v":5}'))
+    assert await cache.dashboard(user) == CachedDashboard(version=5, body=b'{"v":5}')
+    # a floor raised by an older write (answered late) changes nothing
+    await cache.written(user, [], ledger_version=3)
+    assert await cache.dashboard(user) == CachedDashboard(version=5, body=b'{"v":5}')
+
+
+async def test_a_fill_that_arrives_before_the_writes_floor_is_dropped_by_it(
+    redis: Redis,
+) -> None:
+    cache = LedgerCache(redis, ttl_seconds=60)
+    user = uuid.uuid4()
+    await cache.fill_dashboard(user, CachedDashboard(version=7, body=b"old"))
+    await cache.written(user, [], ledger_version=8)
+    assert await cache.dashboard(user) is None
+
+
+async def test_redis_unreachable_means_a_miss_and_a_queued_update(redis: Redis) -> None:
     dead = Redis.from_url(
         "redis://127.0.0.1:1/0",
         decode_responses=True,
-        socket_connect_timeout=0.2,
-        socket_timeout=0.2,
+        socket_connect_timeout=0.05,
+        socket_timeout=0.05,
     )
-    cache = BalanceCache(dead, ttl_seconds=60)
+    cache = LedgerCache(dead, ttl_seconds=60)
     user, account = uuid.uuid4(), uuid.uuid4()
-    await cache.put(user, _balance(account, "1.00", 1))
-    assert await cache.get(user, account) is None
+    await cache.written(user, [_balance(account, "1.00", 1)], ledger_version=1)
+    assert await cache.balance(user, account) is None
+    assert await cache.dashboard(user) is None
+    assert cache.pending == 2  # the balance and the dashboard floor
+    await cache.repair()
+    assert cache.pending == 2  # still unreachable: kept for the next round
     await dead.aclose()
+
+
+async def test_queued_updates_reach_redis_when_it_answers_again(
+    redis: Redis, stack: StackInfo
+) -> None:
+    impatient = Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=0.05)
+    cache = LedgerCache(impatient, ttl_seconds=60)
+    user, account = uuid.uuid4(), uuid.uuid4()
+    await cache.fill_dashboard(user, CachedDashboard(version=1, body=b"v1"))
+    # Redis stops answering for a moment: the write's updates time out...
+    await redis.client_pause(600)
+    await cache.written(user, [_balance(account, "2.00", 2)], ledger_version=2)
+    assert cache.pending == 2
+    # ...and the repair applies them once it answers again
+    await asyncio.sleep(0.7)
+    await cache.repair()
+    assert cache.pending == 0
+    assert await cache.dashboard(user) is None
+    cached = await cache.balance(user, account)
+    assert cached is not None
+    assert cached.version == 2
+    await impatient.aclose()

@@ -93,8 +93,9 @@ async def test_meaningful_peer_problems_pass_through(
     assert caught.value.code == code
 
 
-async def test_peer_field_errors_pass_through() -> None:
-    body = problem(422, "unbalanced_entry")
+@pytest.mark.parametrize("code", ["validation_failed", "idempotency_conflict"])
+async def test_peer_field_errors_pass_through(code: str) -> None:
+    body = problem(422, code)
     body["errors"] = [{"field": "splits", "message": "must balance"}]
 
     with pytest.raises(Unprocessable) as caught:
@@ -105,7 +106,7 @@ async def test_peer_field_errors_pass_through() -> None:
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(422, "validation_failed"), (401, "invalid_internal_token")],
+    [(422, "bad_internal_request"), (401, "invalid_internal_token")],
 )
 async def test_peer_rejecting_our_own_call_is_our_500(status: int, code: str) -> None:
     with pytest.raises(ProblemError) as caught:

@@ -26,6 +26,7 @@ def build_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
     readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]],
     docs_prefix: str | None,
+    validation_code: str = "validation_failed",
 ) -> FastAPI:
     """A FastAPI app with problem+json errors, request context and health routes.
 
@@ -44,7 +45,7 @@ def build_app(
         openapi_url=f"{docs_prefix}/openapi.json" if docs_prefix else None,
     )
     app.state.settings = settings
-    install_error_handlers(app)
+    install_error_handlers(app, validation_code=validation_code)
     app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
     app.include_router(health_router(lambda: readiness(app)))
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

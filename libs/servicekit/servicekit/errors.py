@@ -8,7 +8,7 @@ errors and Starlette's routing 404/405, into the same shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -204,13 +204,14 @@ async def _on_problem(_: Request, exc: Exception) -> Response:
     return problem_response(exc.status, exc.title, exc.detail, exc.code, exc.errors, exc.headers)
 
 
-async def _on_validation(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    errors = validation_errors(exc)
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-    return problem_response(
-        422, Unprocessable.title, detail or "invalid request", "validation_failed", errors
-    )
+def _on_validation(code: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = validation_errors(exc)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(422, Unprocessable.title, detail or "invalid request", code, errors)
+
+    return handle
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
@@ -225,7 +226,10 @@ async def _on_http(_: Request, exc: Exception) -> Response:
     return problem_response(status, title, detail, code, headers=exc.headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, validation_code: str = "validation_failed") -> None:
+    """`validation_code` is the code of a request the schema refuses. Internal
+    services use their own, so a caller can tell "I sent a malformed call" (its
+    bug) from "the data is invalid" (the client's `validation_failed`)."""
     app.add_exception_handler(ProblemError, _on_problem)
-    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(RequestValidationError, _on_validation(validation_code))
     app.add_exception_handler(StarletteHTTPException, _on_http)

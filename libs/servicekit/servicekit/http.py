@@ -66,7 +66,8 @@ def peer_readiness(client: httpx.AsyncClient) -> ReadinessCheck:
 # that says our call itself was wrong (bad shape, bad internal token) is our bug
 # and becomes a 500; a 5xx or no answer means "unavailable, retry".
 PASSTHROUGH_STATUSES = frozenset({401, 404, 409, 412, 422})
-CALLER_BUG_CODES = frozenset({"validation_failed", "invalid_internal_token"})
+BAD_INTERNAL_REQUEST = "bad_internal_request"  # what db-gateway calls a malformed call
+CALLER_BUG_CODES = frozenset({BAD_INTERNAL_REQUEST, "invalid_internal_token"})
 
 
 async def send(

@@ -24,6 +24,7 @@ from db_gateway.models import (
     Transaction,
     User,
 )
+from db_gateway.postings import begin_write
 from servicekit.errors import Conflict, NotFound, Unauthorized
 
 UNIQUE_VIOLATION = "23505"
@@ -42,12 +43,15 @@ async def create_user(*, session: AsyncSession, draft: schemas.UserCreate) -> Us
     )
     session.add(user)
     try:
-        await session.commit()
+        await session.flush()
     except IntegrityError as exc:
         await session.rollback()
         if getattr(exc.orig, "pgcode", None) != UNIQUE_VIOLATION:
             raise
         raise Conflict("an account with this email already exists", code="email_taken") from exc
+    # the starter categories (defined with the schema, in the 0003 migration)
+    await session.execute(select(func.create_default_categories(user.id)))
+    await session.commit()
     await session.refresh(user)
     return user
 
@@ -59,10 +63,24 @@ async def get_credentials(*, session: AsyncSession, email: str) -> User | None:
 
 
 async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
-    user = await session.get(User, user_id)
+    user = await session.get(User, user_id, populate_existing=True)
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+async def update_profile(
+    *, session: AsyncSession, user_id: uuid.UUID, change: schemas.ProfileUpdate
+) -> User:
+    """Only the fields sent change; the ledger version moves, as the dashboard
+    depends on the time zone (which month is "this month")."""
+    await begin_write(session, user_id)
+    user = await get_user(session=session, user_id=user_id)
+    for field in change.model_fields_set:
+        setattr(user, field, getattr(change, field))
+    user.updated_at = func.now()
+    await session.commit()
+    return await get_user(session=session, user_id=user_id)
 
 
 async def delete_user(*, session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -73,9 +91,8 @@ async def delete_user(*, session: AsyncSession, user_id: uuid.UUID) -> list[uuid
     Everything else goes with the user row (ON DELETE CASCADE), and so does the
     login counter kept under a hash of their email.
     """
-    user = await session.get(User, user_id, with_for_update=True)
-    if user is None:
-        raise NotFound("user not found")
+    await begin_write(session, user_id)  # the ledger lock: no write of theirs is in flight
+    user = await get_user(session=session, user_id=user_id)
     revoked = await _revoke(session, [Session.user_id == user_id])
     await session.execute(
         delete(LoginThrottle).where(

@@ -14,10 +14,11 @@ from starlette.responses import Response
 
 from db_gateway.config import Settings
 from db_gateway.db import create_engine
-from db_gateway.router import router
+from db_gateway.routes import ROUTERS
 from servicekit.app import build_app
 from servicekit.errors import problem_response
 from servicekit.health import ReadinessCheck
+from servicekit.http import BAD_INTERNAL_REQUEST
 
 
 @asynccontextmanager
@@ -61,8 +62,10 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         readiness=readiness,
         docs_prefix="/internal",
+        validation_code=BAD_INTERNAL_REQUEST,
     )
-    app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router)
     for exc_type in (OperationalError, InterfaceError, PoolTimeout, OSError):
         app.add_exception_handler(exc_type, _database_unavailable)
     return app

@@ -21,11 +21,12 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Money: 28 significant digits, 4 after the point (the largest ISO 4217 scale).
@@ -57,6 +58,8 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(100))
     default_currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    # bumped by every write to the user's ledger; see the 0003 migration
+    ledger_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()
 
@@ -89,13 +92,15 @@ class Account(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    # NULL for the user's own accounts; 'income' / 'expense' for the hidden
-    # per-currency counter-accounts that the other side of those postings hits.
+    # NULL for the user's own accounts. The hidden per-currency counter-accounts
+    # that the other side of postings hits: 'income', 'expense', 'equity'
+    # (opening balances) and 'exchange' (cross-currency transfers).
     system_role: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
     balance: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
+    opening_balance: Mapped[Decimal] = mapped_column(MONEY, server_default="0")
     version: Mapped[int] = mapped_column(BigInteger, server_default="1")
     archived: Mapped[bool] = mapped_column(Boolean, server_default="false")
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
@@ -113,8 +118,14 @@ class Transaction(Base):
     to_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
+    to_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    to_currency: Mapped[str | None] = mapped_column(String(3))
+    category_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     date: Mapped[dt.date] = mapped_column(Date)
     description: Mapped[str] = mapped_column(String(500), server_default="")
+    notes: Mapped[str] = mapped_column(String(2000), server_default="")
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), server_default="{}")
+    has_splits: Mapped[bool] = mapped_column(Boolean, server_default="false")
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
     created_at: Mapped[dt.datetime] = _now()
@@ -130,6 +141,49 @@ class Posting(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class Allocation(Base):
+    """How an expense or income divides among categories: one row when not
+    split, one per split otherwise. Reports and budgets read these."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    transaction_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    kind: Mapped[str] = mapped_column(String(16))
+    category_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    description: Mapped[str] = mapped_column(String(500), server_default="")
+    position: Mapped[int] = mapped_column(SmallInteger)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
+
+
+class Budget(Base):
+    __tablename__ = "budgets"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    category_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    period: Mapped[str] = mapped_column(String(16), server_default="monthly")
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
 
 
 class IdempotencyRecord(Base):

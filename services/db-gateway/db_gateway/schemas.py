@@ -13,7 +13,13 @@ from servicekit.schemas import ApiSchema
 
 AccountType = Literal["checking", "savings", "cash", "credit_card", "loan", "investment", "other"]
 TransactionType = Literal["expense", "income", "transfer"]
+CategoryKind = Literal["expense", "income"]
 HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+# 15 digits before the point and 4 after: what the public API accepts, and
+# what NUMERIC(28, 4) holds with room to add up.
+Money = Annotated[Decimal, Field(max_digits=19, decimal_places=4)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 class Schema(ApiSchema):
@@ -116,10 +122,48 @@ class SessionRead(Schema):
     expires_at: dt.datetime
 
 
+# ---------------------------------------------------------------- profile
+
+
+class ProfileUpdate(Schema):
+    display_name: str | None = Field(default=None, max_length=100)
+    default_currency: Currency | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class ProfileRead(Schema):
+    id: uuid.UUID
+    email: str
+    display_name: str | None
+    default_currency: str
+    timezone: str
+    ledger_version: int
+    created_at: dt.datetime
+
+
+class LedgerVersion(Schema):
+    """What a write that changes no balance returns: the user's new ledger version."""
+
+    ledger_version: int
+
+
+# ---------------------------------------------------------------- accounts
+
+
 class AccountCreate(Schema):
     name: str = Field(min_length=1, max_length=100)
     type: AccountType
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: Currency
+    opening_balance: Money = Decimal(0)
+
+
+class AccountUpdate(Schema):
+    """Only the fields sent are changed."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    type: AccountType | None = None
+    archived: bool | None = None
+    opening_balance: Money | None = None
 
 
 class AccountRead(Schema):
@@ -128,6 +172,7 @@ class AccountRead(Schema):
     type: AccountType
     currency: str
     balance: Decimal
+    opening_balance: Decimal
     version: int
     archived: bool
     seq: int
@@ -139,22 +184,74 @@ class AccountPage(Schema):
     items: list[AccountRead]
 
 
+class AccountWritten(Schema):
+    account: AccountRead
+    ledger_version: int
+
+
 class BalanceRead(Schema):
     account_id: uuid.UUID
     currency: str
     balance: Decimal
     version: int
+    updated_at: dt.datetime
 
 
-class TransactionPost(Schema):
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
-    request_hash: HexDigest | None = None
+# ---------------------------------------------------------------- transactions
+
+
+class SplitDraft(Schema):
+    category_id: uuid.UUID
+    amount: PositiveMoney
+    description: str = Field(default="", max_length=500)
+
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+
+class TransactionDraft(Schema):
+    """A whole transaction as the client wants it: checked against the accounts
+    and categories in the same database transaction that writes it."""
+
     type: TransactionType
     account_id: uuid.UUID
     to_account_id: uuid.UUID | None = None
-    amount: Decimal = Field(gt=0, max_digits=28, decimal_places=4)
+    amount: PositiveMoney
+    to_amount: PositiveMoney | None = None
     date: dt.date
     description: str = Field(default="", max_length=500)
+    notes: str = Field(default="", max_length=2000)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    category_id: uuid.UUID | None = None
+    splits: list[SplitDraft] = Field(default_factory=list, max_length=50)
+
+
+class TransactionPost(TransactionDraft):
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    request_hash: HexDigest | None = None
+
+
+class TransactionPatch(Schema):
+    """Only the fields sent are changed; `if_match` is the version the client saw."""
+
+    if_match: int | None = None
+    type: TransactionType | None = None
+    account_id: uuid.UUID | None = None
+    to_account_id: uuid.UUID | None = None
+    amount: PositiveMoney | None = None
+    to_amount: PositiveMoney | None = None
+    date: dt.date | None = None
+    description: str | None = Field(default=None, max_length=500)
+    notes: str | None = Field(default=None, max_length=2000)
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    category_id: uuid.UUID | None = None
+    splits: list[SplitDraft] | None = Field(default=None, max_length=50)
+
+
+class SplitRead(Schema):
+    category_id: uuid.UUID
+    amount: Decimal
+    description: str
 
 
 class TransactionRead(Schema):
@@ -164,18 +261,28 @@ class TransactionRead(Schema):
     to_account_id: uuid.UUID | None
     amount: Decimal
     currency: str
+    to_amount: Decimal | None
+    to_currency: str | None
+    category_id: uuid.UUID | None
+    splits: list[SplitRead]
     date: dt.date
     description: str
+    notes: str
+    tags: list[str]
     version: int
     seq: int
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
-class PostResult(Schema):
-    transaction: TransactionRead
+class TransactionWritten(Schema):
+    """A posted, edited or deleted transaction (None once deleted), the new
+    balances of the accounts it touched, and the user's new ledger version."""
+
+    transaction: TransactionRead | None
     balances: list[BalanceRead]
-    replayed: bool
+    ledger_version: int
+    replayed: bool = False
 
 
 class TransactionPage(Schema):

@@ -1,36 +1,67 @@
-"""Balance cache in Redis with a versioned compare-and-set.
+"""Balances and dashboards in Redis, never older than an acknowledged write.
 
-Every balance carries its account's version, bumped in the same DB transaction
-as the write that changed it. An entry is only ever replaced by a newer
-version, so a slow reader holding an old balance can never overwrite the one a
-writer just stored: an acknowledged write is visible to the next read. Redis
-trouble never fails a request; the caller falls back to db-gateway.
+Every balance carries its account's version and every dashboard the user's
+ledger version, both bumped in the same DB transaction as the write that
+changed them. An entry is only ever replaced by a newer version, so a slow
+reader holding old data can never overwrite what a writer just stored.
+
+A dashboard cannot be recomputed on every write, so a write instead raises the
+entry's `floor` to its ledger version (dropping an older body); a body is
+served only if its version reaches the floor.
+
+Redis trouble never fails a request: reads fall back to db-gateway. A write
+whose cache update fails retries it; if Redis stays unreachable, the update is
+queued and retried in the background (`repair`), and the entry's TTL bounds
+how long another replica could still serve the older value.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger("ledger.cache")
 
-# KEYS[1] = entry; ARGV = version, balance, currency, as_of, ttl seconds
-_CAS = """
+# KEYS[1] = entry; ARGV = version, ttl, then field/value pairs
+_PUT_IF_NEWER = """
 local current = redis.call('HGET', KEYS[1], 'version')
-if current and tonumber(current) >= tonumber(ARGV[1]) then
+local floor = redis.call('HGET', KEYS[1], 'floor')
+local version = tonumber(ARGV[1])
+if (current and tonumber(current) >= version) or (floor and tonumber(floor) > version) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'balance', ARGV[2],
-           'currency', ARGV[3], 'as_of', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+
+# KEYS[1] = entry; ARGV = version, ttl, then the fields of the body to drop
+_RAISE_FLOOR = """
+local version = tonumber(ARGV[1])
+local floor = redis.call('HGET', KEYS[1], 'floor')
+if floor and tonumber(floor) >= version then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'floor', ARGV[1])
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and tonumber(current) < version then
+  redis.call('HDEL', KEYS[1], 'version', unpack(ARGV, 3))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+WRITE_ATTEMPTS = 3
+RETRY_PAUSE_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +73,41 @@ class CachedBalance:
     as_of: str
 
 
-def _key(user_id: uuid.UUID, account_id: uuid.UUID) -> str:
+@dataclass(frozen=True, slots=True)
+class CachedDashboard:
+    version: int
+    body: bytes
+
+
+def _balance_key(user_id: uuid.UUID, account_id: uuid.UUID) -> str:
     # Scoped by user: another user's account id can never hit this entry.
     return f"bal:{user_id}:{account_id}"
 
 
-class BalanceCache:
+def _dashboard_key(user_id: uuid.UUID) -> str:
+    return f"dash:{user_id}"
+
+
+class LedgerCache:
     def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
-        self._cas = redis.register_script(_CAS)
+        self._put_if_newer = redis.register_script(_PUT_IF_NEWER)
+        self._raise_floor = redis.register_script(_RAISE_FLOOR)
+        # updates that could not reach Redis, retried by `repair`
+        self._pending: dict[str, Callable[[], Awaitable[Any]]] = {}
 
-    async def get(self, user_id: uuid.UUID, account_id: uuid.UUID) -> CachedBalance | None:
+    # ------------------------------------------------------------ reads
+
+    async def balance(self, user_id: uuid.UUID, account_id: uuid.UUID) -> CachedBalance | None:
         try:
-            entry = await self._redis.hgetall(_key(user_id, account_id))
+            entry = await self._redis.hgetall(_balance_key(user_id, account_id))
         except (RedisError, OSError) as exc:
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
             return None
-        if not entry:
-            return None
         fields = {str(k): str(v) for k, v in entry.items()}  # decode_responses=True
+        if "balance" not in fields:
+            return None
         return CachedBalance(
             account_id=account_id,
             currency=fields["currency"],
@@ -70,29 +116,122 @@ class BalanceCache:
             as_of=fields["as_of"],
         )
 
-    async def put(self, user_id: uuid.UUID, balance: CachedBalance) -> None:
-        key = _key(user_id, balance.account_id)
-        args: list[str | int] = [
-            balance.version,
-            str(balance.balance),
-            balance.currency,
-            balance.as_of,
-            self._ttl,
-        ]
+    async def dashboard(self, user_id: uuid.UUID) -> CachedDashboard | None:
         try:
-            await self._cas(keys=[key], args=args)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(_dashboard_key(user_id), ["floor", "version"])
+                pipe.hget(_dashboard_key(user_id), "body")
+                (floor, version), body = await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("cache update failed", extra={"error": repr(exc)})
-            # A newer balance could not be stored: drop the older one rather than
-            # leave it to be served (if Redis takes this command at all).
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.delete(key)
+            log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
+            return None
+        if version is None or body is None or int(version) < int(floor or 0):
+            return None
+        return CachedDashboard(version=int(version), body=body.encode())
+
+    # ------------------------------------------------------------ fills (after a read)
+
+    async def fill_balance(self, user_id: uuid.UUID, balance: CachedBalance) -> None:
+        """Best effort, once: a reader's fill can always be done by the next reader."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._put_balance(user_id, balance)
+
+    async def fill_dashboard(self, user_id: uuid.UUID, dashboard: CachedDashboard) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._put_if_newer(
+                keys=[_dashboard_key(user_id)],
+                args=[dashboard.version, self._ttl, "body", dashboard.body.decode()],
+            )
+
+    # ------------------------------------------------------------ writes (after a commit)
+
+    async def written(
+        self, user_id: uuid.UUID, balances: Iterable[CachedBalance], ledger_version: int
+    ) -> None:
+        """What a committed write changed, before the client hears of it: the new
+        balances, and the dashboard floor."""
+        updates: dict[str, Callable[[], Awaitable[Any]]] = {
+            _balance_key(user_id, b.account_id): _bind(self._put_balance, user_id, b)
+            for b in balances
+        }
+        updates[_dashboard_key(user_id)] = _bind(
+            self._raise_dashboard_floor, user_id, ledger_version
+        )
+        await asyncio.gather(*(self._write(key, update) for key, update in updates.items()))
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
         """Best effort: entries that cannot be deleted now expire with their TTL."""
         try:
             keys = [key async for key in self._redis.scan_iter(match=f"bal:{user_id}:*")]
-            if keys:
-                await self._redis.delete(*keys)
+            await self._redis.delete(_dashboard_key(user_id), *keys)
         except (RedisError, OSError) as exc:
             log.warning("could not drop a deleted user's cache", extra={"error": repr(exc)})
+
+    async def repair(self) -> None:
+        """Retry the updates that could not reach Redis (call periodically)."""
+        for key, update in list(self._pending.items()):
+            try:
+                await update()
+            except (RedisError, OSError):
+                return  # still unreachable; next round
+            if self._pending.get(key) is update:
+                del self._pending[key]
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def _write(self, key: str, update: Callable[[], Awaitable[Any]]) -> None:
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                await update()
+            except (RedisError, OSError) as exc:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    log.warning(
+                        "cache update failed; queued for repair",
+                        extra={"error": repr(exc), "key": key.split(":")[0]},
+                    )
+                    self._pending[key] = update
+                    return
+                await asyncio.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
+            else:
+                self._pending.pop(key, None)
+                return
+
+    async def _put_balance(self, user_id: uuid.UUID, balance: CachedBalance) -> None:
+        await self._put_if_newer(
+            keys=[_balance_key(user_id, balance.account_id)],
+            args=[
+                balance.version,
+                self._ttl,
+                "balance",
+                str(balance.balance),
+                "currency",
+                balance.currency,
+                "as_of",
+                balance.as_of,
+            ],
+        )
+
+    async def _raise_dashboard_floor(self, user_id: uuid.UUID, version: int) -> None:
+        await self._raise_floor(keys=[_dashboard_key(user_id)], args=[version, self._ttl, "body"])
+
+
+def _bind(func: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await func(*args)
+
+    return call
+
+
+async def run_repair_loop(cache: LedgerCache, *, interval: float = 0.5) -> None:
+    """Retry queued cache updates forever (cancel to stop)."""
+    while True:
+        await asyncio.sleep(interval)
+        if cache.pending:
+            try:
+                await cache.repair()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let the loop die
+                log.warning("cache repair failed", extra={"error": repr(exc)})

@@ -14,6 +14,7 @@ class Settings(
 ):
     service_name: str = "ledger"
     db_gateway_url: str = "http://db-gateway:8000"
-    # Bounds how long an entry can outlive a write whose cache update failed
-    # (Redis unreachable at that moment but reachable again for the next read).
+    # Lifetime of cached balances and dashboards. Also bounds how long another
+    # replica could serve an entry older than a write whose cache update could
+    # not reach Redis (see ledger.cache).
     balance_cache_ttl_seconds: int = Field(default=300, ge=1)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ledger.cache import BalanceCache
+from ledger.cache import LedgerCache, run_repair_loop
 from ledger.config import Settings
-from ledger.router import NotModified, not_modified, profile_router, router
+from ledger.routes import ROUTERS
+from ledger.routes.common import NotModified, not_modified
 from servicekit.app import build_app
 from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client, peer_readiness
@@ -25,15 +28,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = create_redis(settings)
     gateway = create_internal_client(settings.db_gateway_url, settings.internal_token)
     app.state.gateway = gateway
-    app.state.balance_cache = BalanceCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
+    cache = LedgerCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
+    app.state.cache = cache
     app.state.password_hasher = PasswordHasher()  # verifies only; hashes carry their cost
     app.state.revocations = RevocationList(
         redis, fallback=gateway_session_check(gateway), marker_ttl_seconds=3600 + LEEWAY_SECONDS
     )  # auth writes them; this only reads
+    repair = asyncio.create_task(run_repair_loop(cache))
     try:
         async with gateway:
             yield
     finally:
+        repair.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await repair
         await redis.aclose()
 
 
@@ -56,8 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(
         settings.verification_keys(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
-    app.include_router(router)
-    app.include_router(profile_router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_exception_handler(NotModified, not_modified)
     return app
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db_gateway import schemas, service
+from db_gateway import accounts, schemas, transactions
 from servicekit.errors import NotFound, Unprocessable
 from tests.db_gateway.conftest import new_account
 
@@ -40,9 +40,9 @@ def _transfer(
 
 async def _post(
     sessions: Sessions, user_id: uuid.UUID, draft: schemas.TransactionPost
-) -> schemas.PostResult:
+) -> schemas.TransactionWritten:
     async with sessions() as session:
-        return await service.post_transaction(session=session, user_id=user_id, draft=draft)
+        return await transactions.post_transaction(session=session, user_id=user_id, draft=draft)
 
 
 async def _ledger_is_consistent(sessions: Sessions, user_id: uuid.UUID) -> None:
@@ -88,8 +88,8 @@ async def test_database_refuses_unbalanced_postings(sessions: Sessions, user_id:
         await session.execute(
             text("""
             INSERT INTO transactions (id, user_id, type, account_id, to_account_id, amount,
-                                      currency, date)
-            VALUES (:tx, :u, 'transfer', :a, :b, 10, 'USD', '2026-11-01')"""),
+                                      currency, to_amount, to_currency, date)
+            VALUES (:tx, :u, 'transfer', :a, :b, 10, 'USD', 10, 'USD', '2026-11-01')"""),
             {"tx": tx, "u": user_id, "a": a, "b": b},
         )
         await session.execute(
@@ -127,8 +127,8 @@ async def test_database_refuses_postings_on_another_users_account(
             await session.execute(
                 text("""
                 INSERT INTO transactions (id, user_id, type, account_id, to_account_id,
-                                          amount, currency, date)
-                VALUES (:tx, :u, 'transfer', :a, :b, 10, 'USD', '2026-11-01')"""),
+                                          amount, currency, to_amount, to_currency, date)
+                VALUES (:tx, :u, 'transfer', :a, :b, 10, 'USD', 10, 'USD', '2026-11-01')"""),
                 {"tx": uuid.uuid4(), "u": user_id, "a": mine, "b": theirs},
             )
 
@@ -181,7 +181,7 @@ async def test_concurrent_requests_with_one_idempotency_key_post_once(
     a, b = await new_account(sessions, user_id), await new_account(sessions, user_id)
     draft = _transfer(a, b, "7.00", key="same-key")
     results = await asyncio.gather(*(_post(sessions, user_id, draft) for _ in range(8)))
-    assert len({r.transaction.id for r in results}) == 1
+    assert len({r.transaction.id for r in results if r.transaction}) == 1
     assert sum(not r.replayed for r in results) == 1
     async with sessions() as session:
         count = (
@@ -190,7 +190,7 @@ async def test_concurrent_requests_with_one_idempotency_key_post_once(
             )
         ).scalar_one()
         balance = (
-            await service.get_account(session=session, user_id=user_id, account_id=b)
+            await accounts.get_account(session=session, user_id=user_id, account_id=b)
         ).balance
     assert count == 1
     assert balance == Decimal("7.00")
@@ -211,11 +211,15 @@ async def test_keyset_pages_are_newest_first(sessions: Sessions, user_id: uuid.U
             ),
         )
     async with sessions() as session:
-        first = await service.list_transactions(
-            session=session, user_id=user_id, limit=2, before=None
+        first = await transactions.list_transactions(
+            session=session, user_id=user_id, limit=2, before=None, filters=transactions.Filters()
         )
-        rest = await service.list_transactions(
-            session=session, user_id=user_id, limit=10, before=(first[-1].date, first[-1].seq)
+        rest = await transactions.list_transactions(
+            session=session,
+            user_id=user_id,
+            limit=10,
+            before=(first[-1].date, first[-1].seq),
+            filters=transactions.Filters(),
         )
     days = [t.date.day for t in first + rest]
     assert days == [3, 2, 2, 1]

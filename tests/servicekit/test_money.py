@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ledger.money import (
+from servicekit.money import (
     PositiveAmount,
     fits_currency,
     format_amount,

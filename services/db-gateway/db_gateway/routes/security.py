@@ -1,0 +1,34 @@
+"""The internal token every /internal route requires, and what the routes share."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import APIKeyHeader
+
+from servicekit.errors import Unauthorized
+from servicekit.http import INTERNAL_TOKEN_HEADER
+
+_internal_token = APIKeyHeader(
+    name=INTERNAL_TOKEN_HEADER, auto_error=False, description="the shared INTERNAL_TOKEN"
+)
+
+
+async def require_internal_token(
+    request: Request, token: Annotated[str | None, Depends(_internal_token)]
+) -> None:
+    expected: bytes = request.app.state.internal_token
+    # constant-time: the comparison must not reveal how much of a guess was right
+    if token is None or not hmac.compare_digest(token.encode(), expected):
+        raise Unauthorized("internal token required", code="invalid_internal_token")
+
+
+Limit = Annotated[int, Query(ge=1, le=201)]
+Seq = Annotated[int | None, Query(ge=0, lt=2**63)]  # a Postgres bigint
+
+
+def internal_router() -> APIRouter:
+    """Routes under /internal, each requiring the internal token."""
+    return APIRouter(prefix="/internal", dependencies=[Depends(require_internal_token)])

@@ -1,0 +1,615 @@
+"""Transactions: post, edit and delete them with every balance kept exact, and
+read them back with every filter of the public API.
+
+Each public function is one atomic unit: callers pass a fresh session and the
+function commits (or raises, and nothing is written).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db_gateway import schemas
+from db_gateway.accounts import AccountArchived, check_scale
+from db_gateway.models import (
+    Account,
+    Allocation,
+    Category,
+    IdempotencyRecord,
+    Posting,
+    Transaction,
+)
+from db_gateway.postings import (
+    Leg,
+    apply,
+    begin_write,
+    current_legs,
+    lock_accounts,
+    net_change,
+    system_accounts,
+    write_legs,
+)
+from servicekit.errors import NotFound, PreconditionFailed, Unprocessable
+
+OPENING = "opening"
+FieldErrors = list[dict[str, str]]
+
+
+class IdempotencyConflict(Unprocessable):
+    default_code = "idempotency_conflict"
+
+
+class VersionMismatch(PreconditionFailed):
+    default_code = "version_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A draft that passed every check, with what writing it needs."""
+
+    draft: schemas.TransactionDraft
+    source: Account
+    target: Account | None
+    legs: list[Leg]
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _shape_errors(draft: schemas.TransactionDraft) -> FieldErrors:
+    """Rules between fields, independent of what is stored."""
+    errors: FieldErrors = []
+
+    def error(field: str, message: str) -> None:
+        errors.append({"field": field, "message": message})
+
+    if draft.type == "transfer":
+        if draft.to_account_id is None:
+            error("to_account_id", "is required for a transfer")
+        elif draft.to_account_id == draft.account_id:
+            error("to_account_id", "must differ from account_id")
+        if draft.category_id is not None:
+            error("category_id", "transfers have no category")
+        if draft.splits:
+            error("splits", "transfers cannot be split")
+    else:
+        if draft.to_account_id is not None:
+            error("to_account_id", "is only allowed for a transfer")
+        if draft.to_amount is not None:
+            error("to_amount", "is only allowed for a transfer")
+    if draft.splits:
+        if draft.category_id is not None:
+            error("category_id", "must be left out when the transaction is split")
+        total = sum((split.amount for split in draft.splits), Decimal(0))
+        if total != draft.amount:
+            error("splits", f"amounts add up to {total}, not to the amount {draft.amount}")
+    return errors
+
+
+async def _categories(
+    session: AsyncSession, user_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Category.id, Category.kind).where(Category.user_id == user_id, Category.id.in_(ids))
+    )
+    return {r.id: r.kind for r in rows}
+
+
+async def _check(
+    session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionDraft
+) -> _Checked:
+    """Check a whole draft against the user's accounts and categories (locking
+    the accounts) and work out its postings. Raises 404 for an account or
+    category that is not the user's, 409 for an archived account and 422,
+    naming every field at fault, for the rest."""
+    errors = _shape_errors(draft)
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    accounts = await lock_accounts(
+        session,
+        user_id,
+        [draft.account_id, *([draft.to_account_id] if draft.to_account_id else [])],
+    )
+    missing = [
+        {"field": field, "message": "account not found"}
+        for field in ("account_id", "to_account_id")
+        if getattr(draft, field) is not None and getattr(draft, field) not in accounts
+    ]
+    category_fields = {
+        **({"category_id": draft.category_id} if draft.category_id else {}),
+        **{f"splits[{i}].category_id": s.category_id for i, s in enumerate(draft.splits)},
+    }
+    kinds = await _categories(session, user_id, set(category_fields.values()))
+    missing += [
+        {"field": field, "message": "category not found"}
+        for field, category in category_fields.items()
+        if category not in kinds
+    ]
+    if missing:
+        raise NotFound("; ".join(f"{e['field']}: {e['message']}" for e in missing), errors=missing)
+    archived = [
+        {"field": field, "message": "the account is archived"}
+        for field in ("account_id", "to_account_id")
+        if getattr(draft, field) is not None and accounts[getattr(draft, field)].archived
+    ]
+    if archived:
+        raise AccountArchived(
+            "archived accounts are read-only; unarchive the account first", errors=archived
+        )
+    source = accounts[draft.account_id]
+    target = accounts[draft.to_account_id] if draft.to_account_id else None
+    errors = [
+        {"field": field, "message": f"is a {kind} category; this is an {draft.type}"}
+        for field, category in category_fields.items()
+        if (kind := kinds[category]) != draft.type
+    ]
+    errors += [
+        e
+        for e in (
+            check_scale("amount", draft.amount, source.currency),
+            *(
+                check_scale(f"splits[{i}].amount", s.amount, source.currency)
+                for i, s in enumerate(draft.splits)
+            ),
+        )
+        if e
+    ]
+    if target is not None:
+        if target.currency == source.currency:
+            if draft.to_amount is not None and draft.to_amount != draft.amount:
+                errors.append(
+                    {
+                        "field": "to_amount",
+                        "message": "must equal amount between accounts of one "
+                        "currency (or be left out)",
+                    }
+                )
+        elif draft.to_amount is None:
+            errors.append(
+                {
+                    "field": "to_amount",
+                    "message": f"is required: the accounts hold {source.currency}"
+                    f" and {target.currency}",
+                }
+            )
+        elif problem := check_scale("to_amount", draft.to_amount, target.currency):
+            errors.append(problem)
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    return _Checked(
+        draft=draft,
+        source=source,
+        target=target,
+        legs=await _legs(session, user_id, draft, source, target),
+    )
+
+
+async def _legs(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    draft: schemas.TransactionDraft,
+    source: Account,
+    target: Account | None,
+) -> list[Leg]:
+    """The postings: money leaves one account and arrives in another, and in
+    each currency the amounts sum to zero."""
+    amount, currency = draft.amount, source.currency
+    if target is None:  # expense or income, against the hidden counter-account
+        counter = (await system_accounts(session, user_id, [(draft.type, currency)]))[
+            (draft.type, currency)
+        ]
+        sign = Decimal(-1) if draft.type == "expense" else Decimal(1)
+        return [Leg(source.id, currency, sign * amount), Leg(counter, currency, -sign * amount)]
+    if target.currency == currency:
+        return [Leg(source.id, currency, -amount), Leg(target.id, currency, amount)]
+    # Across currencies, through the hidden exchange account of each currency.
+    to_amount, to_currency = draft.to_amount, target.currency
+    assert to_amount is not None
+    exchange = await system_accounts(
+        session, user_id, [("exchange", currency), ("exchange", to_currency)]
+    )
+    return [
+        Leg(source.id, currency, -amount),
+        Leg(exchange[("exchange", currency)], currency, amount),
+        Leg(exchange[("exchange", to_currency)], to_currency, -to_amount),
+        Leg(target.id, to_currency, to_amount),
+    ]
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _columns(checked: _Checked) -> dict[str, Any]:
+    draft = checked.draft
+    target = checked.target
+    return {
+        "type": draft.type,
+        "account_id": draft.account_id,
+        "to_account_id": draft.to_account_id,
+        "amount": draft.amount,
+        "currency": checked.source.currency,
+        "to_amount": (draft.to_amount or draft.amount) if target else None,
+        "to_currency": target.currency if target else None,
+        "category_id": draft.category_id,
+        "date": draft.date,
+        "description": draft.description,
+        "notes": draft.notes,
+        "tags": draft.tags,
+        "has_splits": bool(draft.splits),
+    }
+
+
+async def _write_allocations(
+    session: AsyncSession, user_id: uuid.UUID, tx_id: uuid.UUID, draft: schemas.TransactionDraft
+) -> None:
+    if draft.type == "transfer":
+        return
+    parts: list[schemas.SplitDraft | None] = [*draft.splits] or [None]
+    await session.execute(
+        insert(Allocation),
+        [
+            {
+                "transaction_id": tx_id,
+                "user_id": user_id,
+                "kind": draft.type,
+                "category_id": split.category_id if split else draft.category_id,
+                "amount": split.amount if split else draft.amount,
+                "description": split.description if split else "",
+                "position": position,
+            }
+            for position, split in enumerate(parts)
+        ],
+    )
+
+
+async def _claim_key(
+    session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost, tx_id: uuid.UUID
+) -> bool:
+    claimed = (
+        await session.execute(
+            pg_insert(IdempotencyRecord)
+            .values(
+                user_id=user_id,
+                key=draft.idempotency_key,
+                request_hash=bytes.fromhex(draft.request_hash or ""),
+                transaction_id=tx_id,
+                response={},
+            )
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.key)
+        )
+    ).scalar_one_or_none()
+    return claimed is not None
+
+
+async def _replay(
+    session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
+) -> schemas.TransactionWritten | None:
+    record = (
+        await session.execute(
+            select(IdempotencyRecord.request_hash, IdempotencyRecord.response).where(
+                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == draft.idempotency_key
+            )
+        )
+    ).one_or_none()
+    if record is None:
+        return None
+    await session.rollback()
+    if record.request_hash != bytes.fromhex(draft.request_hash or ""):
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different request body",
+            errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}],
+        )
+    return schemas.TransactionWritten.model_validate({**record.response, "replayed": True})
+
+
+async def post_transaction(
+    *, session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
+) -> schemas.TransactionWritten:
+    """Write a transaction, its postings and allocations, the new balances and
+    the idempotency record, all at once."""
+    if draft.idempotency_key is not None:
+        if draft.request_hash is None:
+            raise Unprocessable("request_hash is required with idempotency_key")
+        # A retry of a finished request is answered without taking any lock.
+        if (replayed := await _replay(session, user_id, draft)) is not None:
+            return replayed
+    version = await begin_write(session, user_id)
+    tx_id = uuid.uuid4()
+    # Under the user's lock: a concurrent request with the same key either
+    # committed before us (then we replay it) or waits for us.
+    if draft.idempotency_key is not None and not await _claim_key(session, user_id, draft, tx_id):
+        replayed = await _replay(session, user_id, draft)
+        assert replayed is not None
+        return replayed
+    checked = await _check(session, user_id, draft)
+    await session.execute(
+        insert(Transaction).values(id=tx_id, user_id=user_id, **_columns(checked))
+    )
+    await write_legs(session, user_id, tx_id, checked.legs)
+    await _write_allocations(session, user_id, tx_id, draft)
+    balances = await apply(session, net_change([], checked.legs))
+    written = schemas.TransactionWritten(
+        transaction=await _read_one(session, user_id, tx_id),
+        balances=balances,
+        ledger_version=version,
+    )
+    if draft.idempotency_key is not None:
+        # The replay answers with what this request answered: the transaction as
+        # it was posted. (Balances are left out: by then they may have moved.)
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == draft.idempotency_key
+            )
+            .values(response=written.model_copy(update={"balances": []}).model_dump(mode="json"))
+        )
+    await session.commit()
+    return written
+
+
+async def _locked_transaction(
+    session: AsyncSession, user_id: uuid.UUID, transaction_id: uuid.UUID, if_match: int | None
+) -> Transaction:
+    row = (
+        await session.execute(
+            select(Transaction)
+            .where(
+                Transaction.user_id == user_id,
+                Transaction.id == transaction_id,
+                Transaction.type != OPENING,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("transaction not found")
+    if if_match is not None and if_match != row.version:
+        raise VersionMismatch(
+            f"the transaction changed since you read it (now version {row.version}); "
+            "read it again and retry",
+            headers={"ETag": f'"{row.version}"'},
+        )
+    return row
+
+
+async def _accounts_are_writable(
+    session: AsyncSession, user_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> None:
+    accounts = await lock_accounts(session, user_id, ids)
+    if any(a.archived for a in accounts.values()):
+        raise AccountArchived("archived accounts are read-only; unarchive the account first")
+
+
+_REQUIRED = ("type", "account_id", "amount", "date", "description", "notes", "tags")
+
+
+def _merge(
+    current: schemas.TransactionRead, patch: schemas.TransactionPatch
+) -> schemas.TransactionDraft:
+    """The stored transaction with the fields sent applied. What only made
+    sense for the old values goes, unless it was sent too: a category when
+    the type changes or splits arrive, splits when a category arrives, and a
+    derived `to_amount` when its amount or target changes."""
+    sent = patch.model_fields_set - {"if_match"}
+    before = current.model_dump(include=set(schemas.TransactionDraft.model_fields))
+    merged = {**before, **patch.model_dump(include=sent)}
+
+    def clear(field: str, empty: object) -> None:
+        if field not in sent:
+            merged[field] = empty
+
+    if merged["type"] != before["type"]:
+        clear("category_id", None)
+        clear("splits", [])
+        if merged["type"] != "transfer":
+            clear("to_account_id", None)
+            clear("to_amount", None)
+    if merged["splits"] is None:
+        merged["splits"] = []
+    if "splits" in sent and merged["splits"]:
+        clear("category_id", None)
+    if "category_id" in sent and merged["category_id"] is not None:
+        clear("splits", [])
+    same_currency = current.to_currency == current.currency
+    if "to_account_id" in sent or ("amount" in sent and same_currency):
+        clear("to_amount", None)
+    nulls = [{"field": f, "message": "cannot be null"} for f in _REQUIRED if merged[f] is None]
+    if nulls:
+        raise Unprocessable("; ".join(f"{e['field']}: cannot be null" for e in nulls), errors=nulls)
+    return schemas.TransactionDraft.model_validate(merged)
+
+
+async def update_transaction(
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    transaction_id: uuid.UUID,
+    patch: schemas.TransactionPatch,
+) -> schemas.TransactionWritten:
+    """Apply the fields sent to the stored transaction, check the result as a
+    whole, and re-post it: each balance moves by the difference only."""
+    version = await begin_write(session, user_id)
+    row = await _locked_transaction(session, user_id, transaction_id, patch.if_match)
+    merged = _merge(await _read_one(session, user_id, transaction_id), patch)
+    old_legs = await current_legs(session, transaction_id)
+    await _accounts_are_writable(session, user_id, [leg.account_id for leg in old_legs])
+    checked = await _check(session, user_id, merged)
+    # allocations first: their key includes the type, which may change
+    await session.execute(delete(Allocation).where(Allocation.transaction_id == transaction_id))
+    await session.execute(
+        update(Transaction)
+        .where(Transaction.id == transaction_id)
+        .values(**_columns(checked), version=row.version + 1, updated_at=func.now())
+    )
+    await session.execute(delete(Posting).where(Posting.transaction_id == transaction_id))
+    await write_legs(session, user_id, transaction_id, checked.legs)
+    await _write_allocations(session, user_id, transaction_id, merged)
+    balances = await apply(session, net_change(old_legs, checked.legs))
+    written = schemas.TransactionWritten(
+        transaction=await _read_one(session, user_id, transaction_id),
+        balances=balances,
+        ledger_version=version,
+    )
+    await session.commit()
+    return written
+
+
+async def delete_transaction(
+    *, session: AsyncSession, user_id: uuid.UUID, transaction_id: uuid.UUID, if_match: int | None
+) -> schemas.TransactionWritten:
+    version = await begin_write(session, user_id)
+    await _locked_transaction(session, user_id, transaction_id, if_match)
+    old_legs = await current_legs(session, transaction_id)
+    await _accounts_are_writable(session, user_id, [leg.account_id for leg in old_legs])
+    # postings and allocations go with it (ON DELETE CASCADE)
+    await session.execute(delete(Transaction).where(Transaction.id == transaction_id))
+    balances = await apply(session, net_change(old_legs, []))
+    await session.commit()
+    return schemas.TransactionWritten(transaction=None, balances=balances, ledger_version=version)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    account_id: uuid.UUID | None = None
+    category_id: uuid.UUID | None = None
+    type: str | None = None
+    date_from: Any = None
+    date_to: Any = None
+    q: str | None = None
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    tag: str | None = None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filtered(user_id: uuid.UUID, filters: Filters) -> Select[Transaction]:
+    query = select(Transaction).where(Transaction.user_id == user_id, Transaction.type != OPENING)
+    f = filters
+    if f.account_id is not None:
+        query = query.where(
+            or_(Transaction.account_id == f.account_id, Transaction.to_account_id == f.account_id)
+        )
+    if f.category_id is not None:
+        subtree = select(Category.id).where(
+            Category.user_id == user_id,
+            or_(Category.id == f.category_id, Category.parent_id == f.category_id),
+        )
+        query = query.where(
+            exists().where(
+                Allocation.transaction_id == Transaction.id, Allocation.category_id.in_(subtree)
+            )
+        )
+    if f.type is not None:
+        query = query.where(Transaction.type == f.type)
+    if f.date_from is not None:
+        query = query.where(Transaction.date >= f.date_from)
+    if f.date_to is not None:
+        query = query.where(Transaction.date <= f.date_to)
+    if f.q:
+        pattern = _like(f.q)
+        query = query.where(
+            or_(Transaction.description.ilike(pattern), Transaction.notes.ilike(pattern))
+        )
+    if f.min_amount is not None:
+        query = query.where(Transaction.amount >= f.min_amount)
+    if f.max_amount is not None:
+        query = query.where(Transaction.amount <= f.max_amount)
+    if f.tag is not None:
+        query = query.where(Transaction.tags.contains([f.tag]))
+    return query
+
+
+async def _with_splits(
+    session: AsyncSession, rows: Sequence[Transaction]
+) -> list[schemas.TransactionRead]:
+    split_ids = [r.id for r in rows if r.has_splits]
+    splits: dict[uuid.UUID, list[schemas.SplitRead]] = {i: [] for i in split_ids}
+    if split_ids:
+        allocations = await session.execute(
+            select(Allocation)
+            .where(Allocation.transaction_id.in_(split_ids))
+            .order_by(Allocation.transaction_id, Allocation.position)
+        )
+        for a in allocations.scalars():
+            assert a.category_id is not None
+            splits[a.transaction_id].append(
+                schemas.SplitRead(
+                    category_id=a.category_id, amount=a.amount, description=a.description
+                )
+            )
+    return [
+        schemas.TransactionRead.model_validate(
+            {**{c: getattr(r, c) for c in _READ_COLUMNS}, "splits": splits.get(r.id, [])}
+        )
+        for r in rows
+    ]
+
+
+_READ_COLUMNS = [c for c in schemas.TransactionRead.model_fields if c != "splits"]
+
+
+async def list_transactions(
+    *,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    limit: int,
+    before: tuple[Any, int] | None,
+    filters: Filters,
+) -> list[schemas.TransactionRead]:
+    """Newest first by (date, seq): a keyset, so pages stay stable under inserts."""
+    query = (
+        _filtered(user_id, filters)
+        .order_by(Transaction.date.desc(), Transaction.seq.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(tuple_(Transaction.date, Transaction.seq) < tuple_(*before))
+    rows = list((await session.execute(query)).scalars())
+    return await _with_splits(session, rows)
+
+
+async def _read_one(
+    session: AsyncSession, user_id: uuid.UUID, transaction_id: uuid.UUID
+) -> schemas.TransactionRead:
+    row = (
+        await session.execute(
+            select(Transaction)
+            .where(
+                Transaction.user_id == user_id,
+                Transaction.id == transaction_id,
+                Transaction.type != OPENING,
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("transaction not found")
+    return (await _with_splits(session, [row]))[0]
+
+
+async def get_transaction(
+    *, session: AsyncSession, user_id: uuid.UUID, transaction_id: uuid.UUID
+) -> schemas.TransactionRead:
+    return await _read_one(session, user_id, transaction_id)

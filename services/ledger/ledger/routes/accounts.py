@@ -1,0 +1,113 @@
+"""/services/accounts"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from ledger import views
+from ledger.deps import Cache, Cursor, Gateway, Limit, etag, matches
+from ledger.routes.common import (
+    CONFLICT,
+    INVALID,
+    NOT_FOUND,
+    NOT_MODIFIED,
+    PRIVATE,
+    UNAUTHORIZED,
+    NotModified,
+)
+from ledger.schemas.accounts import (
+    AccountCreate,
+    AccountPage,
+    AccountRead,
+    AccountUpdate,
+    BalanceRead,
+)
+from ledger.services import accounts as service
+from servicekit.jwt import CurrentUser
+
+router = APIRouter(prefix="/services/accounts", tags=["accounts"], responses=UNAUTHORIZED)
+
+
+@router.post("", status_code=201, responses=INVALID)
+async def create_account(
+    body: AccountCreate, user: CurrentUser, gateway: Gateway, cache: Cache
+) -> AccountRead:
+    """Open an account. Its currency is fixed for life. An `opening_balance`
+    (negative for a card or loan you owe on) is booked against a hidden equity
+    account, so the books stay balanced."""
+    return await service.create_account(
+        gateway=gateway, cache=cache, user_id=user.user_id, draft=body
+    )
+
+
+@router.get("", responses=INVALID)
+async def list_accounts(
+    user: CurrentUser,
+    gateway: Gateway,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    archived: Annotated[
+        bool | None, Query(description="true: only archived; false: only active; omit: all")
+    ] = None,
+) -> AccountPage:
+    """Your accounts, oldest first."""
+    return await service.list_accounts(
+        gateway=gateway, user_id=user.user_id, limit=limit, cursor=cursor, archived=archived
+    )
+
+
+@router.get("/{account_id}", responses=NOT_FOUND)
+async def get_account(account_id: uuid.UUID, user: CurrentUser, gateway: Gateway) -> AccountRead:
+    return await service.get_account(gateway=gateway, user_id=user.user_id, account_id=account_id)
+
+
+@router.patch("/{account_id}", responses={**NOT_FOUND, **INVALID, **CONFLICT})
+async def update_account(
+    account_id: uuid.UUID, body: AccountUpdate, user: CurrentUser, gateway: Gateway, cache: Cache
+) -> AccountRead:
+    """Rename, retype, archive or unarchive an account, or correct its opening
+    balance (the balance moves by the difference). Archived accounts are
+    read-only: no transaction may be added to, moved to or changed on them."""
+    return await service.update_account(
+        gateway=gateway, cache=cache, user_id=user.user_id, account_id=account_id, change=body
+    )
+
+
+@router.delete(
+    "/{account_id}", status_code=204, response_class=Response, responses={**NOT_FOUND, **CONFLICT}
+)
+async def delete_account(
+    account_id: uuid.UUID, user: CurrentUser, gateway: Gateway, cache: Cache
+) -> Response:
+    """Delete an account no transaction uses; otherwise 409
+    `account_has_transactions`: archive it instead."""
+    await service.delete_account(
+        gateway=gateway, cache=cache, user_id=user.user_id, account_id=account_id
+    )
+    return Response(status_code=204)
+
+
+@router.get("/{account_id}/balance", responses={**NOT_FOUND, **NOT_MODIFIED})
+async def get_balance(
+    account_id: uuid.UUID,
+    user: CurrentUser,
+    gateway: Gateway,
+    cache: Cache,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> BalanceRead:
+    """The account's current balance, served from cache and never older than your
+    last acknowledged write. Send the `ETag` back as `If-None-Match` to get a
+    304 while it has not changed."""
+    balance = await service.get_balance(
+        gateway=gateway, cache=cache, user_id=user.user_id, account_id=account_id
+    )
+    tag = etag(balance.version)
+    if matches(if_none_match, tag):
+        raise NotModified(tag)
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = PRIVATE
+    return views.balance_read(balance)

@@ -1,0 +1,1 @@
+"""Public request and response bodies of /services and /profile, one module per area."""

@@ -1,0 +1,83 @@
+"""db-gateway's rows as the public API shows them: amounts with exactly the
+decimal places of their currency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from ledger.cache import CachedBalance
+from ledger.schemas.accounts import AccountRead, BalanceRead
+from ledger.schemas.transactions import SplitRead, TransactionRead
+from servicekit.money import format_amount
+
+
+def money(value: Any, currency: str) -> str:
+    return format_amount(Decimal(value), currency)
+
+
+def account_read(row: dict[str, Any]) -> AccountRead:
+    currency = row["currency"]
+    return AccountRead(
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        currency=currency,
+        balance=money(row["balance"], currency),
+        opening_balance=money(row["opening_balance"], currency),
+        archived=row["archived"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def transaction_read(row: dict[str, Any]) -> TransactionRead:
+    currency = row["currency"]
+    return TransactionRead(
+        id=row["id"],
+        type=row["type"],
+        account_id=row["account_id"],
+        to_account_id=row["to_account_id"],
+        amount=money(row["amount"], currency),
+        currency=currency,
+        to_amount=money(row["to_amount"], row["to_currency"]) if row["to_amount"] else None,
+        to_currency=row["to_currency"],
+        category_id=row["category_id"],
+        splits=[
+            SplitRead(
+                category_id=s["category_id"],
+                amount=money(s["amount"], currency),
+                description=s["description"],
+            )
+            for s in row["splits"]
+        ],
+        date=row["date"],
+        description=row["description"],
+        notes=row["notes"],
+        tags=row["tags"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def cached_balance(row: dict[str, Any]) -> CachedBalance:
+    """A balance db-gateway returned (from a write or an account read)."""
+    return CachedBalance(
+        account_id=row.get("account_id") or row["id"],
+        currency=row["currency"],
+        balance=Decimal(row["balance"]),
+        version=row["version"],
+        as_of=row["updated_at"],
+    )
+
+
+def balance_read(balance: CachedBalance) -> BalanceRead:
+    return BalanceRead(
+        account_id=balance.account_id,
+        currency=balance.currency,
+        balance=format_amount(balance.balance, balance.currency),
+        version=balance.version,
+        as_of=dt.datetime.fromisoformat(balance.as_of),
+    )
