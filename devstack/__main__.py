@@ -9,6 +9,7 @@ from deploy/ingress/ingress.yaml. Ctrl-C (or SIGTERM) stops everything it starte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import grp
 import hashlib
 import json
@@ -22,9 +23,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import control
 from devstack.ingress import load_routes, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,13 +53,25 @@ class Ports:
         return self.base + 79
 
 
+@dataclass(frozen=True)
+class Spec:
+    """How to (re)start one part of the stack and tell that it is ready."""
+
+    argv: list[str]
+    env: dict[str, str] | None
+    ready: Callable[[], bool]
+    # SIGINT is Postgres's "fast" shutdown; SIGTERM lets uvicorn drain requests.
+    stop_signal: signal.Signals = signal.SIGTERM
+
+
 @dataclass
 class Stack:
     state: Path
     ports: Ports
     environment: str
     workers: int
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    specs: dict[str, Spec] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def logs(self) -> Path:
@@ -166,6 +181,25 @@ def start_postgres(stack: Stack, password: str) -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+    def pg_ready() -> bool:
+        return (
+            subprocess.run(
+                [
+                    str(bindir / "pg_isready"),
+                    "-q",
+                    "-U",
+                    "postgres",
+                    "-h",
+                    str(run),
+                    "-p",
+                    str(stack.ports.postgres),
+                ],
+                check=False,
+            ).returncode
+            == 0
+        )
+
     spawn(
         stack,
         "postgres",
@@ -191,27 +225,10 @@ def start_postgres(stack: Stack, password: str) -> None:
                 "synchronous_commit=on",
             ],
         ),
+        ready=pg_ready,
+        stop_signal=signal.SIGINT,
     )
-    wait_for(
-        lambda: (
-            subprocess.run(
-                [
-                    str(bindir / "pg_isready"),
-                    "-q",
-                    "-U",
-                    "postgres",
-                    "-h",
-                    str(run),
-                    "-p",
-                    str(stack.ports.postgres),
-                ],
-                check=False,
-            ).returncode
-            == 0
-        ),
-        "postgres",
-        stack,
-    )
+
     psql = as_user(
         user,
         [
@@ -267,8 +284,8 @@ def start_redis(stack: Stack) -> None:
             "--maxmemory-policy",
             "allkeys-lru",
         ],
+        ready=lambda: port_open(stack.ports.redis),
     )
-    wait_for(lambda: port_open(stack.ports.redis), "redis", stack)
 
 
 def service_env(stack: Stack, values: dict[str, str]) -> dict[str, str]:
@@ -339,8 +356,8 @@ def start_service(stack: Stack, name: str, env: dict[str, str]) -> None:
             "20",
         ],
         env=env,
+        ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
     )
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), name, stack)
 
 
 def start_nginx(stack: Stack) -> None:
@@ -366,16 +383,75 @@ def start_nginx(stack: Stack) -> None:
     subprocess.run(
         [nginx, "-t", "-q", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True
     )
-    spawn(stack, "nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")])
-    wait_for(lambda: port_open(stack.ports.ingress), "nginx", stack)
-
-
-def spawn(stack: Stack, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-    out = (stack.logs / f"{name}.log").open("ab")
-    proc = subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    spawn(
+        stack,
+        "nginx",
+        [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        ready=lambda: port_open(stack.ports.ingress),
     )
-    stack.procs.append((name, proc))
+
+
+def spawn(
+    stack: Stack,
+    name: str,
+    argv: list[str],
+    *,
+    ready: Callable[[], bool],
+    env: dict[str, str] | None = None,
+    stop_signal: signal.Signals = signal.SIGTERM,
+) -> None:
+    """Start a part of the stack and wait until it is ready."""
+    stack.specs[name] = Spec(argv=argv, env=env, ready=ready, stop_signal=stop_signal)
+    start(stack, name)
+
+
+def start(stack: Stack, name: str) -> None:
+    spec = stack.specs[name]
+    out = (stack.logs / f"{name}.log").open("ab")
+    stack.procs[name] = subprocess.Popen(
+        spec.argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=spec.env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    out.close()  # the child has its own copy
+    wait_for(spec.ready, name, stack)
+
+
+def stop(stack: Stack, name: str, *, kill: bool = False) -> None:
+    """Stop one part (SIGKILL to its whole process group when `kill`)."""
+    proc = stack.procs.pop(name, None)
+    if proc is None:
+        return
+    if proc.poll() is None:
+        sig = signal.SIGKILL if kill else stack.specs[name].stop_signal
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def obey(stack: Stack) -> None:
+    """Carry out the commands `python -m devstack ctl` left for us."""
+    for command, verb, name in control.pending(stack.state):
+        if name not in stack.specs or verb not in control.VERBS:
+            control.answer(command, ok=False, error=f"unknown part or verb: {verb} {name}")
+            continue
+        log(f"control: {verb} {name}")
+        try:
+            if verb in ("stop", "kill", "restart"):
+                stop(stack, name, kill=verb == "kill")
+            if verb in ("start", "restart") and name not in stack.procs:
+                start(stack, name)
+        except RuntimeError as exc:
+            control.answer(command, ok=False, error=str(exc))
+        else:
+            control.answer(command, ok=True)
 
 
 def port_open(port: int) -> bool:
@@ -394,11 +470,10 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def wait_for(check: object, name: str, stack: Stack, timeout: float = 60) -> None:
-    assert callable(check)
+def wait_for(check: Callable[[], bool], name: str, stack: Stack, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for proc_name, proc in stack.procs:
+        for proc_name, proc in stack.procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(
                     f"{proc_name} exited with {proc.returncode}; "
@@ -411,20 +486,8 @@ def wait_for(check: object, name: str, stack: Stack, timeout: float = 60) -> Non
 
 
 def stop_all(stack: Stack) -> None:
-    for name, proc in reversed(stack.procs):
-        if proc.poll() is None:
-            # SIGINT is Postgres's "fast" shutdown; SIGTERM lets uvicorn drain requests.
-            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                continue
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    stack.procs.clear()
+    for name in reversed(list(stack.procs)):
+        stop(stack, name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -435,6 +498,7 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(pg.resolve(), ignore_errors=True)
         shutil.rmtree(state)
     (state / "logs").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(control.control_dir(state), ignore_errors=True)
     state.chmod(0o755)  # the Postgres OS user must reach its data directory
     stack = Stack(
         state=state,
@@ -478,13 +542,15 @@ def run(args: argparse.Namespace) -> int:
         for name, url in services.items():
             log(f"{name:<11}{url}  (/healthz, /readyz)")
         log(f"logs       {stack.logs}/")
+        control.control_dir(state).mkdir()
         log("stack ready; Ctrl-C stops it")
         while True:
-            for name, proc in stack.procs:
+            for name, proc in stack.procs.items():
                 if proc.poll() is not None:
                     log(f"{name} exited with {proc.returncode}; stopping the stack")
                     return 1
-            time.sleep(0.5)
+            obey(stack)
+            time.sleep(0.1)
     except KeyboardInterrupt:
         log("stopping")
         return 0
@@ -514,7 +580,20 @@ def main() -> int:
     )
     run_parser.add_argument("--workers", type=int, default=1)
     run_parser.add_argument("--fresh", action="store_true", help="discard the stored data first")
+    ctl_parser = sub.add_parser(
+        "ctl", help="stop, kill, start or restart a part of a running stack"
+    )
+    ctl_parser.add_argument("verb", choices=control.VERBS)
+    ctl_parser.add_argument("name", help="postgres, redis, db-gateway, auth, ledger or nginx")
+    ctl_parser.add_argument("--state-dir", default=str(ROOT / ".devstack"))
     args = parser.parse_args()
+    if args.command == "ctl":
+        try:
+            control.send(Path(args.state_dir).resolve(), args.verb, args.name)
+        except control.ControlError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        return 0
     return run(args)
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack import control
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,6 +29,11 @@ class StackInfo:
     redis_url: str
     logs: Path
     secrets: dict[str, str]
+    state: Path
+
+    def control(self, verb: control.Verb, part: str) -> None:
+        """Stop, kill, start or restart one part of the running stack."""
+        control.send(self.state, verb, part)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +91,7 @@ def stack() -> Iterator[StackInfo]:
             redis_url=info["redis_url"],
             logs=Path(info["logs"]),
             secrets=secrets,
+            state=state,
         )
     finally:
         proc.send_signal(signal.SIGTERM)
