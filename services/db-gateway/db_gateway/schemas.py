@@ -287,3 +287,189 @@ class TransactionWritten(Schema):
 
 class TransactionPage(Schema):
     items: list[TransactionRead]
+
+
+# ---------------------------------------------------------------- categories
+
+CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class CategoryCreate(Schema):
+    name: CategoryName
+    kind: CategoryKind
+    parent_id: uuid.UUID | None = Field(default=None, description="a top-level category")
+
+
+class CategoryUpdate(Schema):
+    """Only the fields sent are changed; `parent_id: null` makes it top-level.
+    The kind never changes: transactions were checked against it."""
+
+    name: CategoryName | None = None
+    parent_id: uuid.UUID | None = None
+
+
+class CategoryRead(Schema):
+    id: uuid.UUID
+    name: str
+    kind: CategoryKind
+    parent_id: uuid.UUID | None
+    seq: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CategoryPage(Schema):
+    items: list[CategoryRead]
+
+
+class CategoryWritten(Schema):
+    category: CategoryRead
+    ledger_version: int
+
+
+# ---------------------------------------------------------------- budgets
+
+
+class BudgetCreate(Schema):
+    category_id: uuid.UUID
+    amount: PositiveMoney
+    currency: Currency | None = Field(
+        default=None, description="the user's default_currency when left out"
+    )
+
+
+class BudgetUpdate(Schema):
+    """Only the amount changes; a budget's category and currency are fixed."""
+
+    amount: PositiveMoney | None = None
+
+
+class BudgetRead(Schema):
+    id: uuid.UUID
+    category_id: uuid.UUID
+    amount: Decimal
+    currency: str
+    period: Literal["monthly"]
+    seq: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BudgetPage(Schema):
+    items: list[BudgetRead]
+
+
+class BudgetWritten(Schema):
+    budget: BudgetRead
+    ledger_version: int
+
+
+# ---------------------------------------------------------------- reports, budget status, dashboard
+# Sums per currency, never across currencies; the ledger formats the amounts.
+
+ReportMonth = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$")]
+
+
+class CurrencyTotals(Schema):
+    """Income and expense of one currency (transfers and opening balances left out)."""
+
+    currency: str
+    income: Decimal
+    expense: Decimal
+    net: Decimal
+    transactions: int
+
+
+class SummaryReport(Schema):
+    date_from: dt.date
+    date_to: dt.date
+    items: list[CurrencyTotals]
+
+
+class CategoryTotal(Schema):
+    currency: str
+    category_id: uuid.UUID | None
+    name: str | None
+    parent_id: uuid.UUID | None
+    amount: Decimal
+    transactions: int
+
+
+class CategoryReport(Schema):
+    date_from: dt.date
+    date_to: dt.date
+    type: CategoryKind
+    items: list[CategoryTotal]
+
+
+class MonthTotals(Schema):
+    month: str
+    currency: str
+    income: Decimal
+    expense: Decimal
+    net: Decimal
+
+
+class MonthlyReport(Schema):
+    month_from: str
+    month_to: str
+    items: list[MonthTotals]
+
+
+class NetWorthItem(Schema):
+    currency: str
+    assets: Decimal
+    liabilities: Decimal
+    net_worth: Decimal
+
+
+class NetWorthReport(Schema):
+    items: list[NetWorthItem]
+
+
+class BudgetStatusItem(Schema):
+    budget_id: uuid.UUID
+    category_id: uuid.UUID
+    name: str
+    currency: str
+    amount: Decimal
+    spent: Decimal
+    remaining: Decimal
+    percent: Decimal
+
+
+class BudgetStatusReport(Schema):
+    month: str
+    items: list[BudgetStatusItem]
+
+
+class DashboardAccount(Schema):
+    id: uuid.UUID
+    name: str
+    type: AccountType
+    currency: str
+    balance: Decimal
+    archived: bool
+
+
+class TopCategory(Schema):
+    category_id: uuid.UUID | None
+    name: str | None
+    currency: str
+    amount: Decimal
+
+
+class DashboardRead(Schema):
+    """Everything the dashboard shows, read in one snapshot together with the
+    ledger version it reflects."""
+
+    ledger_version: int
+    month: str
+    timezone: str
+    as_of: dt.datetime
+    accounts: list[DashboardAccount]
+    net_worth: list[NetWorthItem]
+    this_month: list[CurrencyTotals]
+    top_categories: list[TopCategory]
+    budgets: list[BudgetStatusItem]
+    recent_transactions: list[TransactionRead]

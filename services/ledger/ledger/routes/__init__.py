@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from ledger.routes import accounts, profile, transactions
+from ledger.routes import accounts, budgets, categories, profile, reports, transactions
 
-ROUTERS: list[APIRouter] = [accounts.router, transactions.router, profile.router]
+ROUTERS: list[APIRouter] = [
+    accounts.router,
+    transactions.router,
+    categories.router,
+    budgets.router,
+    reports.router,
+    profile.router,
+]

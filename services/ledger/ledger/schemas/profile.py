@@ -43,14 +43,19 @@ class ProfileUpdate(ApiSchema):
     @field_validator("default_currency")
     @classmethod
     def _known_currency(cls, value: str | None) -> str | None:
-        if value is not None and not is_bookable_currency(value):
+        # runs only for a value sent: an explicit null is refused, not stored
+        if value is None:
+            raise ValueError("cannot be null")
+        if not is_bookable_currency(value):
             raise ValueError("must be an ISO 4217 currency code such as USD")
         return value
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        if value is not None and value not in zoneinfo.available_timezones():
+        if value is None:
+            raise ValueError("cannot be null")
+        if value not in zoneinfo.available_timezones():
             raise ValueError("must be an IANA time zone such as Europe/Paris")
         return value
 
