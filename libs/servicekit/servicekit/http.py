@@ -66,6 +66,8 @@ def peer_readiness(client: httpx.AsyncClient) -> ReadinessCheck:
 # that says our call itself was wrong (bad shape, bad internal token) is our bug
 # and becomes a 500; a 5xx or no answer means "unavailable, retry".
 PASSTHROUGH_STATUSES = frozenset({401, 404, 409, 412, 422})
+# e.g. the current ETag with a 412, so the client can retry against it
+PASSTHROUGH_HEADERS = ("ETag", "Retry-After")
 BAD_INTERNAL_REQUEST = "bad_internal_request"  # what db-gateway calls a malformed call
 CALLER_BUG_CODES = frozenset({BAD_INTERNAL_REQUEST, "invalid_internal_token"})
 
@@ -90,6 +92,13 @@ async def send(
         return response
     problem = _problem_of(response)
     if response.status_code in PASSTHROUGH_STATUSES and problem.code not in CALLER_BUG_CODES:
+        problem.headers.update(
+            {
+                name: response.headers[name]
+                for name in PASSTHROUGH_HEADERS
+                if name in response.headers
+            }
+        )
         raise problem
     if response.status_code >= 500:
         raise ServiceUnavailable(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -17,6 +15,7 @@ from auth.config import Settings
 from auth.passwords import hasher_for
 from auth.router import router
 from servicekit.app import build_app
+from servicekit.background import running
 from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client, peer_readiness, send
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
@@ -58,21 +57,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.deps = service.Deps(
         settings=settings, gateway=gateway, passwords=hasher_for(settings), revocations=revocations
     )
-    sync = asyncio.create_task(
-        run_sync_loop(
-            revocations,
-            _revoked_since(gateway),
-            interval=settings.revocation_sync_seconds,
-            lookback=dt.timedelta(seconds=token_lifetime),
-        )
+    sync = run_sync_loop(
+        revocations,
+        _revoked_since(gateway),
+        interval=settings.revocation_sync_seconds,
+        lookback=dt.timedelta(seconds=token_lifetime),
     )
     try:
-        async with gateway:
+        # the loop ends before the clients it uses are closed
+        async with gateway, running(sync, name="revocation-sync"):
             yield
     finally:
-        sync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sync
         await redis.aclose()
 
 

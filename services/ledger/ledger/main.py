@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -14,6 +12,7 @@ from ledger.config import Settings
 from ledger.routes import ROUTERS
 from ledger.routes.common import NotModified, not_modified
 from servicekit.app import build_app
+from servicekit.background import running
 from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client, peer_readiness
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
@@ -34,14 +33,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.revocations = RevocationList(
         redis, fallback=gateway_session_check(gateway), marker_ttl_seconds=3600 + LEEWAY_SECONDS
     )  # auth writes them; this only reads
-    repair = asyncio.create_task(run_repair_loop(cache))
     try:
-        async with gateway:
+        # the loop ends before the clients it uses are closed
+        async with gateway, running(run_repair_loop(cache), name="cache-repair"):
             yield
     finally:
-        repair.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await repair
         await redis.aclose()
 
 
