@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from redis.asyncio import Redis
 
-from ledger.cache import CachedBalance, CachedDashboard, LedgerCache
+from ledger.cache import GONE, CachedBalance, CachedDashboard, LedgerCache
 from tests.conftest import StackInfo
 
 
@@ -38,12 +38,12 @@ async def test_an_older_balance_never_overwrites_a_newer_one(redis: Redis) -> No
     await cache.written(user, [_balance(account, "20.00", 2)], ledger_version=2)
     await cache.fill_balance(user, _balance(account, "10.00", 1))
     cached = await cache.balance(user, account)
-    assert cached is not None
+    assert isinstance(cached, CachedBalance)
     assert (cached.balance, cached.version) == (Decimal("20.00"), 2)
 
     await cache.written(user, [_balance(account, "30.00", 3)], ledger_version=3)
     cached = await cache.balance(user, account)
-    assert cached is not None
+    assert isinstance(cached, CachedBalance)
     assert (cached.balance, cached.version) == (Decimal("30.00"), 3)
 
 
@@ -118,6 +118,32 @@ async def test_queued_updates_reach_redis_when_it_answers_again(
     assert cache.pending == 0
     assert await cache.dashboard(user) is None
     cached = await cache.balance(user, account)
-    assert cached is not None
+    assert isinstance(cached, CachedBalance)
     assert cached.version == 2
     await impatient.aclose()
+
+
+async def test_a_deleted_account_stays_gone_even_for_a_late_reader(redis: Redis) -> None:
+    cache = LedgerCache(redis, ttl_seconds=60)
+    user, account = uuid.uuid4(), uuid.uuid4()
+    await cache.written(user, [_balance(account, "9.00", 3)], ledger_version=3)
+    await cache.written(user, [], ledger_version=4, deleted_accounts=[account])
+    assert await cache.balance(user, account) is GONE
+    # a reader that fetched the account just before the delete cannot revive it
+    await cache.fill_balance(user, _balance(account, "9.00", 3))
+    assert await cache.balance(user, account) is GONE
+
+
+async def test_entries_this_code_did_not_write_are_misses_and_get_replaced(redis: Redis) -> None:
+    cache = LedgerCache(redis, ttl_seconds=60)
+    user, account = uuid.uuid4(), uuid.uuid4()
+    await redis.hset(f"bal:{user}:{account}", mapping={"version": "abc", "balance": "x"})
+    await redis.hset(f"dash:{user}", mapping={"version": "abc", "floor": "1", "body": "{}"})
+    assert await cache.balance(user, account) is None
+    assert await cache.dashboard(user) is None
+    await cache.written(user, [_balance(account, "1.00", 2)], ledger_version=2)
+    assert cache.pending == 0
+    cached = await cache.balance(user, account)
+    assert isinstance(cached, CachedBalance)
+    assert cached.version == 2
+    assert await cache.dashboard(user) is None

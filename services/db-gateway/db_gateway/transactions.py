@@ -26,6 +26,7 @@ from db_gateway.models import (
     IdempotencyRecord,
     Posting,
     Transaction,
+    User,
 )
 from db_gateway.postings import (
     Leg,
@@ -442,7 +443,18 @@ async def update_transaction(
     patch: schemas.TransactionPatch,
 ) -> schemas.TransactionWritten:
     """Apply the fields sent to the stored transaction, check the result as a
-    whole, and re-post it: each balance moves by the difference only."""
+    whole, and re-post it: each balance moves by the difference only. Nothing
+    sent, nothing written: the transaction comes back as it is."""
+    if not patch.model_fields_set - {"if_match"}:
+        await _locked_transaction(session, user_id, transaction_id, patch.if_match)
+        unchanged = await _read_one(session, user_id, transaction_id)
+        current_version = (
+            await session.execute(select(User.ledger_version).where(User.id == user_id))
+        ).scalar_one()
+        await session.rollback()
+        return schemas.TransactionWritten(
+            transaction=unchanged, balances=[], ledger_version=current_version
+        )
     version = await begin_write(session, user_id)
     row = await _locked_transaction(session, user_id, transaction_id, patch.if_match)
     merged = _merge(await _read_one(session, user_id, transaction_id), patch)

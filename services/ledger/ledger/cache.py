@@ -27,16 +27,16 @@ from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 log = logging.getLogger("ledger.cache")
 
 # KEYS[1] = entry; ARGV = version, ttl, then field/value pairs
 _PUT_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], 'version')
-local floor = redis.call('HGET', KEYS[1], 'floor')
+local current = tonumber(redis.call('HGET', KEYS[1], 'version'))
+local floor = tonumber(redis.call('HGET', KEYS[1], 'floor'))
 local version = tonumber(ARGV[1])
-if (current and tonumber(current) >= version) or (floor and tonumber(floor) > version) then
+if (current and current >= version) or (floor and floor > version) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 3))
@@ -44,16 +44,24 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# KEYS[1] = entry; ARGV = version, ttl: nothing but the mark that it is gone
+_BURY = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'gone', '1')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # KEYS[1] = entry; ARGV = version, ttl, then the fields of the body to drop
 _RAISE_FLOOR = """
 local version = tonumber(ARGV[1])
-local floor = redis.call('HGET', KEYS[1], 'floor')
-if floor and tonumber(floor) >= version then
+local floor = tonumber(redis.call('HGET', KEYS[1], 'floor'))
+if floor and floor >= version then
   return 0
 end
 redis.call('HSET', KEYS[1], 'floor', ARGV[1])
-local current = redis.call('HGET', KEYS[1], 'version')
-if current and tonumber(current) < version then
+local current = tonumber(redis.call('HGET', KEYS[1], 'version'))
+if not current or current < version then
   redis.call('HDEL', KEYS[1], 'version', unpack(ARGV, 3))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -62,6 +70,9 @@ return 1
 
 WRITE_ATTEMPTS = 3
 RETRY_PAUSE_SECONDS = 0.05
+# The version of a deleted account's entry: higher than any real version, so
+# a reader that fetched the account before it was deleted cannot put it back.
+TOMBSTONE_VERSION = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +82,14 @@ class CachedBalance:
     balance: Decimal
     version: int
     as_of: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The entry of an account that was deleted."""
+
+
+GONE = Gone()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +113,33 @@ class LedgerCache:
         self._ttl = ttl_seconds
         self._put_if_newer = redis.register_script(_PUT_IF_NEWER)
         self._raise_floor = redis.register_script(_RAISE_FLOOR)
+        self._bury = redis.register_script(_BURY)
         # updates that could not reach Redis, retried by `repair`
         self._pending: dict[str, Callable[[], Awaitable[Any]]] = {}
 
     # ------------------------------------------------------------ reads
 
-    async def balance(self, user_id: uuid.UUID, account_id: uuid.UUID) -> CachedBalance | None:
+    async def balance(
+        self, user_id: uuid.UUID, account_id: uuid.UUID
+    ) -> CachedBalance | Gone | None:
         try:
             entry = await self._redis.hgetall(_balance_key(user_id, account_id))
         except (RedisError, OSError) as exc:
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
             return None
         fields = {str(k): str(v) for k, v in entry.items()}  # decode_responses=True
-        if "balance" not in fields:
-            return None
-        return CachedBalance(
-            account_id=account_id,
-            currency=fields["currency"],
-            balance=Decimal(fields["balance"]),
-            version=int(fields["version"]),
-            as_of=fields["as_of"],
-        )
+        if "gone" in fields:
+            return GONE
+        try:
+            return CachedBalance(
+                account_id=account_id,
+                currency=fields["currency"],
+                balance=Decimal(fields["balance"]),
+                version=int(fields["version"]),
+                as_of=fields["as_of"],
+            )
+        except (KeyError, ValueError, ArithmeticError):
+            return None  # not an entry this code wrote: ask the database
 
     async def dashboard(self, user_id: uuid.UUID) -> CachedDashboard | None:
         try:
@@ -125,9 +150,12 @@ class LedgerCache:
         except (RedisError, OSError) as exc:
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
             return None
-        if version is None or body is None or int(version) < int(floor or 0):
-            return None
-        return CachedDashboard(version=int(version), body=body.encode())
+        try:
+            if version is None or body is None or int(version) < int(floor or 0):
+                return None
+            return CachedDashboard(version=int(version), body=body.encode())
+        except ValueError:
+            return None  # not an entry this code wrote: ask the database
 
     # ------------------------------------------------------------ fills (after a read)
 
@@ -146,14 +174,23 @@ class LedgerCache:
     # ------------------------------------------------------------ writes (after a commit)
 
     async def written(
-        self, user_id: uuid.UUID, balances: Iterable[CachedBalance], ledger_version: int
+        self,
+        user_id: uuid.UUID,
+        balances: Iterable[CachedBalance],
+        ledger_version: int,
+        *,
+        deleted_accounts: Iterable[uuid.UUID] = (),
     ) -> None:
         """What a committed write changed, before the client hears of it: the new
-        balances, and the dashboard floor."""
+        balances, deleted accounts, and the dashboard floor."""
         updates: dict[str, Callable[[], Awaitable[Any]]] = {
             _balance_key(user_id, b.account_id): _bind(self._put_balance, user_id, b)
             for b in balances
         }
+        for account_id in deleted_accounts:
+            updates[_balance_key(user_id, account_id)] = _bind(
+                self._put_tombstone, user_id, account_id
+            )
         updates[_dashboard_key(user_id)] = _bind(
             self._raise_dashboard_floor, user_id, ledger_version
         )
@@ -172,6 +209,8 @@ class LedgerCache:
         for key, update in list(self._pending.items()):
             try:
                 await update()
+            except ResponseError:
+                await self._drop(key)  # Redis answered: the entry itself is bad
             except (RedisError, OSError):
                 return  # still unreachable; next round
             if self._pending.get(key) is update:
@@ -185,6 +224,10 @@ class LedgerCache:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 await update()
+            except ResponseError as exc:
+                log.warning("cache entry refused an update; dropped", extra={"error": repr(exc)})
+                await self._drop(key)
+                return
             except (RedisError, OSError) as exc:
                 if attempt == WRITE_ATTEMPTS - 1:
                     log.warning(
@@ -212,6 +255,16 @@ class LedgerCache:
                 balance.as_of,
             ],
         )
+
+    async def _put_tombstone(self, user_id: uuid.UUID, account_id: uuid.UUID) -> None:
+        await self._bury(
+            keys=[_balance_key(user_id, account_id)], args=[TOMBSTONE_VERSION, self._ttl]
+        )
+
+    async def _drop(self, key: str) -> None:
+        self._pending.pop(key, None)
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(key)
 
     async def _raise_dashboard_floor(self, user_id: uuid.UUID, version: int) -> None:
         await self._raise_floor(keys=[_dashboard_key(user_id)], args=[version, self._ttl, "body"])

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Header, Query, Request
+from pydantic import AfterValidator
 
 from ledger.cache import LedgerCache
 from servicekit.errors import PreconditionFailed, field_error
@@ -59,9 +60,22 @@ def etag(version: int) -> str:
 
 
 def matches(if_none_match: str | None, tag: str) -> bool:
-    return if_none_match is not None and (
-        if_none_match.strip() == "*" or tag in {t.strip() for t in if_none_match.split(",")}
-    )
+    """If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/"3" matches "3"."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return tag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+SearchText = AfterValidator(_no_nul)
+"""For free-text query parameters: Postgres text cannot hold NUL."""
 
 
 def check_idempotency_key(key: str | None) -> None:

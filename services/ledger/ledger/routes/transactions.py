@@ -8,7 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from ledger.deps import Cache, Cursor, Gateway, IfMatch, Limit, check_idempotency_key, etag
+from ledger.deps import (
+    Cache,
+    Cursor,
+    Gateway,
+    IfMatch,
+    Limit,
+    SearchText,
+    check_idempotency_key,
+    etag,
+)
 from ledger.routes.common import CONFLICT, INVALID, NOT_FOUND, STALE, UNAUTHORIZED
 from ledger.schemas.transactions import (
     TransactionCreate,
@@ -95,10 +104,11 @@ async def list_transactions(
     q: Annotated[
         str | None,
         Query(min_length=1, max_length=200, description="text in the description or notes"),
+        SearchText,
     ] = None,
     min_amount: AmountFilter = None,
     max_amount: AmountFilter = None,
-    tag: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=50), SearchText] = None,
 ) -> TransactionPage:
     """Your transactions, newest first (by date, then by entry order), with any
     combination of filters. Follow `next_cursor` for the next page; pages stay

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from ledger.schemas.common import Currency, Money, Page
 from servicekit.money import PositiveAmount
@@ -35,7 +36,16 @@ def _tags(values: list[str]) -> list[str]:
     return list(seen)
 
 
-TxDate = Annotated[dt.date, AfterValidator(_sane_date)]
+def _date_text(value: object) -> object:
+    # Only "YYYY-MM-DD": a number would otherwise be read as a Unix time, and a
+    # timestamp would silently lose its time of day.
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise ValueError('must be a date written as "YYYY-MM-DD"')
+    return value
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TxDate = Annotated[dt.date, BeforeValidator(_date_text), AfterValidator(_sane_date)]
 Tags = Annotated[
     list[str],
     Field(max_length=20, description="up to 20 labels; stored trimmed and lower-cased"),

@@ -6,10 +6,11 @@ from typing import Any
 import httpx
 
 from ledger import views
-from ledger.cache import CachedBalance, LedgerCache
+from ledger.cache import CachedBalance, Gone, LedgerCache
 from ledger.cursor import decode_cursor, encode_cursor
 from ledger.schemas.accounts import AccountCreate, AccountPage, AccountRead, AccountUpdate
 from ledger.services.common import cursor_int, users
+from servicekit.errors import NotFound
 from servicekit.http import send
 
 
@@ -84,13 +85,15 @@ async def delete_account(
     *, gateway: httpx.AsyncClient, cache: LedgerCache, user_id: uuid.UUID, account_id: uuid.UUID
 ) -> None:
     result = (await send(gateway, "DELETE", f"{users(user_id)}/accounts/{account_id}")).json()
-    await cache.written(user_id, [], result["ledger_version"])
+    await cache.written(user_id, [], result["ledger_version"], deleted_accounts=[account_id])
 
 
 async def get_balance(
     *, gateway: httpx.AsyncClient, cache: LedgerCache, user_id: uuid.UUID, account_id: uuid.UUID
 ) -> CachedBalance:
     cached = await cache.balance(user_id, account_id)
+    if isinstance(cached, Gone):
+        raise NotFound("account not found")
     if cached is not None:
         return cached
     balance = views.cached_balance(await fetch_account(gateway, user_id, account_id))
