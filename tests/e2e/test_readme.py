@@ -30,7 +30,10 @@ def test_readme_walkthrough_works_as_pasted(stack: StackInfo) -> None:
     out = result.stdout
     assert result.returncode == 0, result.stderr + out
     assert '"balance":"1487.69"' in out
-    assert out.count('"balance":"1000.01"') == 2  # before and after the replay
+    # the balance endpoint, before and after the replay
+    assert out.count('"balance":"1000.01","version":2') == 2
+    assert '"income":"2500.00","expense":"12.30","net":"2487.70"' in out
+    assert '"recent_transactions":[' in out
     assert re.search(r"(?im)^idempotent-replayed: true", out)
     assert out.count('"code":"validation_failed"') == 2
     assert '"field":"amount"' in out

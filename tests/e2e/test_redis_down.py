@@ -68,6 +68,9 @@ def test_balances_stay_exact_while_redis_is_down_and_after_it_returns(
             assert (_balance(api, user, a), _balance(api, user, b)) == (expected_a, expected_b)
         listed = api.get("/services/accounts", headers=user.headers).json()["items"]
         assert [x["balance"] for x in listed] == ["89.98", "110.02"]
+        dashboard = api.get("/services/dashboard", headers=user.headers)
+        assert dashboard.status_code == 200, dashboard.text
+        assert [x["balance"] for x in dashboard.json()["accounts"]] == ["89.98", "110.02"]
     finally:
         stack.control("start", "redis")
 
@@ -82,6 +85,8 @@ def test_balances_stay_exact_while_redis_is_down_and_after_it_returns(
         cache.close()
     _transfer(api, user, b, a, "0.02")
     assert (_balance(api, user, a), _balance(api, user, b)) == ("90.00", "110.00")
+    dashboard = api.get("/services/dashboard", headers=user.headers).json()
+    assert [x["balance"] for x in dashboard["accounts"]] == ["90.00", "110.00"]
 
 
 @pytest.mark.usefixtures("redis_stopped")
