@@ -363,19 +363,20 @@ async def post_transaction(
     return written
 
 
+def _own(user_id: uuid.UUID, transaction_id: uuid.UUID) -> Select[Transaction]:
+    """One of the user's transactions (opening balances are not transactions to them)."""
+    return select(Transaction).where(
+        Transaction.user_id == user_id,
+        Transaction.id == transaction_id,
+        Transaction.type != OPENING,
+    )
+
+
 async def _locked_transaction(
     session: AsyncSession, user_id: uuid.UUID, transaction_id: uuid.UUID, if_match: int | None
 ) -> Transaction:
     row = (
-        await session.execute(
-            select(Transaction)
-            .where(
-                Transaction.user_id == user_id,
-                Transaction.id == transaction_id,
-                Transaction.type != OPENING,
-            )
-            .with_for_update()
-        )
+        await session.execute(_own(user_id, transaction_id).with_for_update())
     ).scalar_one_or_none()
     if row is None:
         raise NotFound("transaction not found")
@@ -607,13 +608,7 @@ async def _read_one(
 ) -> schemas.TransactionRead:
     row = (
         await session.execute(
-            select(Transaction)
-            .where(
-                Transaction.user_id == user_id,
-                Transaction.id == transaction_id,
-                Transaction.type != OPENING,
-            )
-            .execution_options(populate_existing=True)
+            _own(user_id, transaction_id).execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
     if row is None:
