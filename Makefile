@@ -5,17 +5,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help run test lint format deps system-deps clean
+.PHONY: help run test lint format deps system-deps clean lock images secrets deploy
 
 help:
 	@echo "make run    start Postgres, Redis, the three services and nginx on http://127.0.0.1:$${INGRESS_PORT:-8080}"
 	@echo "make test   lint, type-check and run every test against real Postgres, Redis and nginx"
 	@echo "make lint   ruff + mypy only; make format rewrites the code style"
+	@echo "make lock   re-lock requirements/*.txt from pyproject.toml (with hashes)"
+	@echo "make images build the three service images (docker, or inside minikube)"
+	@echo "make secrets fill deploy/base/secrets.env with random values (kept if present)"
+	@echo "make deploy images + secrets + kubectl apply -k deploy/ingress"
 
-$(INSTALLED): pyproject.toml
+# The locked, hash-checked dependencies first; then the project itself, without
+# resolving anything again.
+$(INSTALLED): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 system-deps:
@@ -37,6 +44,23 @@ test: deps lint
 format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+LOCK := $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -q
+
+lock: $(INSTALLED)
+	$(LOCK) --extra dev -o requirements/dev.txt
+	$(LOCK) --extra auth -o requirements/auth.txt
+	$(LOCK) --extra ledger -o requirements/ledger.txt
+	$(LOCK) --extra db-gateway -o requirements/db-gateway.txt
+
+images:
+	scripts/build-images.sh
+
+secrets:
+	scripts/make-secrets.sh
+
+deploy: images secrets
+	kubectl apply -k deploy/ingress
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
