@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help run test lint format deps system-deps clean lock images secrets deploy
+.PHONY: help run test lint format deps system-deps clean lock images secrets deploy postman
 
 help:
 	@echo "make run    start Postgres, Redis, the three services and nginx on http://127.0.0.1:$${INGRESS_PORT:-8080}"
@@ -15,6 +15,7 @@ help:
 	@echo "make images build the three service images (docker, or inside minikube)"
 	@echo "make secrets fill deploy/base/secrets.env with random values (kept if present)"
 	@echo "make deploy images + secrets + kubectl apply -k deploy/ingress"
+	@echo "make postman run the Postman collection with newman against BASE_URL (the local stack)"
 
 # The locked, hash-checked dependencies first; then the project itself, without
 # resolving anything again.
@@ -61,6 +62,9 @@ secrets:
 
 deploy: images secrets
 	kubectl apply -k deploy/ingress
+
+postman: $(INSTALLED)
+	scripts/newman.sh $${BASE_URL:-http://127.0.0.1:$${INGRESS_PORT:-8080}}
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
