@@ -32,7 +32,7 @@ from devstack.ingress import load_routes, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("db-gateway", "auth", "ledger")  # start order: dependencies first
-SECRET_KEYS = ("JWT_SECRET", "INTERNAL_TOKEN", "POSTGRES_PASSWORD")
+SECRET_KEYS = ("JWT_SECRET", "INTERNAL_TOKEN", "POSTGRES_PASSWORD", "POSTGRES_ADMIN_PASSWORD")
 DB_NAME = DB_USER = "finledger"
 
 
@@ -150,7 +150,7 @@ def load_secrets(state: Path) -> dict[str, str]:
     return values
 
 
-def start_postgres(stack: Stack, password: str) -> None:
+def start_postgres(stack: Stack, password: str, admin_password: str) -> None:
     bindir = pg_bindir()
     user = pg_os_user()
     pg = postgres_home(stack.state, user)
@@ -246,16 +246,19 @@ def start_postgres(stack: Stack, password: str) -> None:
             "postgres",
         ],
     )
-    # The application role owns its database (it runs the migrations) and nothing
-    # else. The password goes through stdin, never a command line others can read.
+    # As in the cluster (deploy/base/postgres.yaml): the application role owns its
+    # database (it runs the migrations) and nothing else; the superuser has a
+    # password of its own. Passwords go through stdin, never a command line
+    # others can read.
     bootstrap = """
         SELECT 'CREATE ROLE finledger LOGIN'
             WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'finledger') \\gexec
         ALTER ROLE finledger WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
+        ALTER ROLE postgres WITH PASSWORD :'admin_pw';
         SELECT 'CREATE DATABASE finledger OWNER finledger'
             WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'finledger') \\gexec
     """
-    sql = f"\\set pw {password}\n{bootstrap}"
+    sql = f"\\set pw {password}\n\\set admin_pw {admin_password}\n{bootstrap}"
     subprocess.run(psql, input=sql.encode(), check=True)
 
 
@@ -373,7 +376,9 @@ def start_nginx(stack: Stack) -> None:
         if worker:
             os.chown(prefix / sub, worker.pw_uid, worker.pw_gid)
     conf = render_nginx_conf(
-        routes=load_routes(ROOT / "deploy/ingress/ingress.yaml"),
+        routes=load_routes(
+            ROOT / "deploy/ingress/ingress.yaml", ROOT / "deploy/ingress/settings.yaml"
+        ),
         upstreams={name: stack.ports.service(name) for name in SERVICES},
         listen_port=stack.ports.ingress,
         prefix=prefix,
@@ -516,7 +521,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         values = load_secrets(state)
-        start_postgres(stack, values["POSTGRES_PASSWORD"])
+        start_postgres(stack, values["POSTGRES_PASSWORD"], values["POSTGRES_ADMIN_PASSWORD"])
         start_redis(stack)
         env = service_env(stack, values)
         run_migrations(env)

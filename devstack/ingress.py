@@ -1,58 +1,116 @@
 """nginx configuration generated from deploy/ingress/ingress.yaml.
 
-Only what the Ingress says is routed; everything else gets a problem+json 404
-from nginx itself, as ingress-generated errors do in the cluster.
+The local nginx does what the Ingresses (and their ingress-nginx annotations)
+ask of the controller in the cluster: the same routes with Prefix semantics,
+body-size limits, per-address rate limits, CORS for the SPA origins of
+settings.yaml, and problem+json for every error it makes itself. Routes to
+`ingress-errors` (the cluster's error backend) are answered by nginx directly.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+ERRORS_SERVICE = "ingress-errors"
+ANNOTATION = "nginx.ingress.kubernetes.io/"
+# ingress-nginx's defaults for what the annotations leave out
+BURST_MULTIPLIER = 5
+LIMIT_STATUS = 503
+
+
+@dataclass(frozen=True)
+class Cors:
+    origins: tuple[str, ...]
+    methods: str
+    headers: str
+    expose: str
+    max_age: str
 
 
 @dataclass(frozen=True)
 class Route:
     path: str
     service: str
+    max_body: str = "1m"
+    rate_limit_rps: int | None = None
+    cors: Cors | None = field(default=None, compare=False)
 
 
-def load_routes(ingress_file: Path) -> list[Route]:
+def _settings(settings_file: Path | None) -> dict[str, str]:
+    if settings_file is None or not settings_file.exists():
+        return {}
+    data: dict[str, str] = yaml.safe_load(settings_file.read_text()).get("data") or {}
+    return data
+
+
+def _cors(annotations: dict[str, str], settings: dict[str, str]) -> Cors | None:
+    if annotations.get(ANNOTATION + "enable-cors") != "true":
+        return None
+    # kustomize copies settings.yaml's value over the annotation; do the same
+    raw = settings.get("cors-allow-origin") or annotations.get(ANNOTATION + "cors-allow-origin", "")
+    return Cors(
+        origins=tuple(o.strip() for o in raw.split(",") if o.strip()),
+        methods=annotations.get(ANNOTATION + "cors-allow-methods", "GET, POST, OPTIONS"),
+        headers=annotations.get(ANNOTATION + "cors-allow-headers", "Authorization, Content-Type"),
+        expose=annotations.get(ANNOTATION + "cors-expose-headers", ""),
+        max_age=annotations.get(ANNOTATION + "cors-max-age", "1728000"),
+    )
+
+
+def load_routes(ingress_file: Path, settings_file: Path | None = None) -> list[Route]:
+    settings = _settings(settings_file)
     routes: list[Route] = []
     for doc in yaml.safe_load_all(ingress_file.read_text()):
         if not doc or doc.get("kind") != "Ingress":
             continue
+        annotations: dict[str, str] = (doc.get("metadata") or {}).get("annotations") or {}
+        rps = annotations.get(ANNOTATION + "limit-rps")
         for rule in doc["spec"]["rules"]:
             for item in rule["http"]["paths"]:
                 if item.get("pathType") != "Prefix":
                     raise ValueError(f"only Prefix paths are supported, got {item!r}")
                 routes.append(
-                    Route(item["path"].rstrip("/") or "/", item["backend"]["service"]["name"])
+                    Route(
+                        path=item["path"].rstrip("/") or "/",
+                        service=item["backend"]["service"]["name"],
+                        max_body=annotations.get(ANNOTATION + "proxy-body-size", "1m"),
+                        rate_limit_rps=int(rps) if rps else None,
+                        cors=_cors(annotations, settings),
+                    )
                 )
     if not routes:
         raise ValueError(f"{ingress_file} defines no routes")
     return routes
 
 
-def _problem(status: int, title: str, code: str, detail: str) -> str:
-    body = json.dumps(
+def _problem_body(status: int, title: str, code: str, detail: str) -> str:
+    return json.dumps(
         {
             "type": "about:blank",
             "title": title,
             "status": status,
             "detail": detail,
             "code": code,
-            "request_id": "$req_id",
-        },  # nginx fills in $req_id
+            "request_id": "$req_id",  # nginx fills it in
+        },
         separators=(",", ":"),
     )
-    return (
-        "default_type application/problem+json;\n"
-        "            add_header X-Request-ID $req_id always;\n"
-        f"            return {status} '{body}';"
-    )
+
+
+def _problem(status: int, title: str, code: str, detail: str) -> list[str]:
+    lines = [
+        "default_type application/problem+json;",
+        "add_header X-Request-ID $req_id always;",
+    ]
+    if status in (429, 503):
+        lines.append("add_header Retry-After 1 always;")
+    lines.append(f"return {status} '{_problem_body(status, title, code, detail)}';")
+    return lines
 
 
 _INGRESS_ERRORS = [
@@ -65,6 +123,76 @@ _INGRESS_ERRORS = [
 ]
 
 
+def _zone(rps: int) -> str:
+    return f"limit_{rps}rps"
+
+
+def _cors_lines(cors: Cors, indent: str) -> list[str]:
+    """ingress-nginx's CORS: allowed origins get the headers; a preflight from
+    one is answered 204 by the edge itself."""
+    allow = [
+        "add_header Access-Control-Allow-Origin $cors_origin always;",
+        "add_header Vary Origin always;",
+    ]
+    if cors.expose:
+        allow.append("add_header Access-Control-Expose-Headers $cors_expose always;")
+    preflight = [
+        "add_header Access-Control-Allow-Origin $cors_origin always;",
+        f"add_header Access-Control-Allow-Methods '{cors.methods}' always;",
+        f"add_header Access-Control-Allow-Headers '{cors.headers}' always;",
+        f"add_header Access-Control-Max-Age {cors.max_age} always;",
+        "add_header Vary Origin always;",
+        "return 204;",
+    ]
+    lines = ['if ($preflight = "yes") {', *("    " + p for p in preflight), "}", *allow]
+    return [indent + line for line in lines]
+
+
+def _location(route: Route, location: str) -> list[str]:
+    inner = " " * 12
+    lines = [f"        location {location} {{"]
+    if route.service == ERRORS_SERVICE:
+        lines += [inner + line for line in _problem(*_INGRESS_ERRORS[0])]
+    else:
+        lines.append(f"{inner}client_max_body_size {route.max_body};")
+        lines.append(f"{inner}client_body_buffer_size {route.max_body};")
+        if route.rate_limit_rps:
+            burst = route.rate_limit_rps * BURST_MULTIPLIER
+            lines.append(
+                f"{inner}limit_req zone={_zone(route.rate_limit_rps)} burst={burst} nodelay;"
+            )
+            lines.append(f"{inner}limit_req_status {LIMIT_STATUS};")
+        if route.cors is not None:
+            lines += _cors_lines(route.cors, inner)
+        lines.append(f"{inner}proxy_pass http://{route.service};")
+    lines.append("        }")
+    return lines
+
+
+def _cors_maps(routes: list[Route]) -> list[str]:
+    cors = next((r.cors for r in routes if r.cors is not None), None)
+    if cors is None:
+        return []
+    if any(r.cors is not None and r.cors != cors for r in routes):
+        raise ValueError("the Ingresses disagree on CORS; the local stack needs one setting")
+    allowed = "\n".join(f"        {json.dumps(o)} $http_origin;" for o in cors.origins)
+    return [
+        "    # CORS: the origin is echoed only when it is one of settings.yaml's",
+        "    map $http_origin $cors_origin {",
+        '        default "";',
+        *([allowed] if allowed else []),
+        "    }",
+        "    map $cors_origin $cors_expose {",
+        '        "" "";',
+        f'        default "{cors.expose}";',
+        "    }",
+        '    map "$request_method:$cors_origin" $preflight {',
+        '        default "no";',
+        '        "~^OPTIONS:." "yes";',
+        "    }",
+    ]
+
+
 def render_nginx_conf(
     *,
     routes: list[Route],
@@ -72,13 +200,13 @@ def render_nginx_conf(
     listen_port: int,
     prefix: Path,
     run_as: str | None,
-    max_body: str = "1m",
 ) -> str:
     tmp = prefix / "tmp"
     logs = prefix.parent / "logs"
     lines: list[str] = []
     if run_as:
         lines.append(f"user {run_as};")
+    largest_body = max((r.max_body for r in routes), key=_size_bytes, default="1m")
     lines += [
         "worker_processes auto;",
         "daemon off;",
@@ -87,14 +215,13 @@ def render_nginx_conf(
         "events { worker_connections 1024; }",
         "http {",
         "    server_tokens off;",
-        f"    client_max_body_size {max_body};",
+        f"    client_max_body_size {largest_body};",
         "    client_header_timeout 10s;",
         "    client_body_timeout 10s;",
         "    send_timeout 30s;",
         "    keepalive_timeout 60s;",
         # Bodies and responses stay in memory: the workers run as an unprivileged
         # user that may not be able to reach temp files under the checkout.
-        f"    client_body_buffer_size {max_body};",
         "    proxy_max_temp_file_size 0;",
         f"    client_body_temp_path {tmp}/body;",
         f"    proxy_temp_path {tmp}/proxy;",
@@ -107,12 +234,15 @@ def render_nginx_conf(
         '        "~^[A-Za-z0-9._:-]{1,128}$" $http_x_request_id;',
         "        default $request_id;",
         "    }",
+        *_cors_maps(routes),
         '    log_format main escape=json \'{"ts":"$time_iso8601","service":"ingress",'
         '"request_id":"$req_id","method":"$request_method","uri":"$uri",'
         '"status":$status,"duration_s":$request_time,"upstream":"$upstream_addr"}\';',
         f"    access_log {logs}/nginx-access.log main;",
     ]
-    for name in sorted({r.service for r in routes}):
+    for rps in sorted({r.rate_limit_rps for r in routes if r.rate_limit_rps}):
+        lines.append(f"    limit_req_zone $binary_remote_addr zone={_zone(rps)}:10m rate={rps}r/s;")
+    for name in sorted({r.service for r in routes if r.service != ERRORS_SERVICE}):
         lines += [
             f"    upstream {name} {{",
             f"        server 127.0.0.1:{upstreams[name]} max_fails=0;",
@@ -135,24 +265,32 @@ def render_nginx_conf(
         "        proxy_read_timeout 30s;",
         "        proxy_send_timeout 30s;",
     ]
-    for status, *_ in _INGRESS_ERRORS:
-        if status != 404:
-            lines.append(f"        error_page {status} @problem_{status};")
+    for status, *_ in _INGRESS_ERRORS[1:]:
+        lines.append(f"        error_page {status} @problem_{status};")
+    has_catch_all = False
     for route in routes:
+        if route.path == "/":
+            has_catch_all = True
+            lines += _location(route, "/")
+            continue
         # Prefix semantics of the Ingress: /auth matches /auth and /auth/..., not /authx.
-        for location in [f"= {route.path}", f"{route.path}/"] if route.path != "/" else ["/"]:
-            lines += [
-                f"        location {location} {{",
-                f"            proxy_pass http://{route.service};",
-                "        }",
-            ]
-    not_found = _INGRESS_ERRORS[0]
-    lines += ["        location / {", "            " + _problem(*not_found), "        }"]
+        for location in (f"= {route.path}", f"{route.path}/"):
+            lines += _location(route, location)
+    if not has_catch_all:
+        lines += _location(Route("/", ERRORS_SERVICE), "/")
     for status, title, code, detail in _INGRESS_ERRORS[1:]:
         lines += [
             f"        location @problem_{status} {{",
-            "            " + _problem(status, title, code, detail),
+            *("            " + line for line in _problem(status, title, code, detail)),
             "        }",
         ]
     lines += ["    }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def _size_bytes(size: str) -> int:
+    match = re.fullmatch(r"(\d+)([kKmMgG]?)", size.strip())
+    if match is None:
+        raise ValueError(f"not an nginx size: {size!r}")
+    number, unit = int(match.group(1)), match.group(2).lower()
+    return number * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]

@@ -15,12 +15,14 @@ from devstack.ingress import Route, load_routes, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 INGRESS_YAML = ROOT / "deploy" / "ingress" / "ingress.yaml"
+SETTINGS_YAML = ROOT / "deploy" / "ingress" / "settings.yaml"
+CREDENTIALS = ["/auth/login", "/auth/token", "/auth/register", "/auth/refresh", "/auth/password"]
 UPSTREAMS = {"auth": 18001, "ledger": 18002, "db-gateway": 18003}
 
 
 def render(prefix: Path, routes: list[Route] | None = None) -> str:
     return render_nginx_conf(
-        routes=routes if routes is not None else load_routes(INGRESS_YAML),
+        routes=routes if routes is not None else load_routes(INGRESS_YAML, SETTINGS_YAML),
         upstreams=UPSTREAMS,
         listen_port=18080,
         prefix=prefix,
@@ -50,10 +52,40 @@ def ingress_yaml(path_type: str | None, path: str = "/auth") -> str:
 
 
 def test_manifest_routes_the_public_prefixes() -> None:
-    assert load_routes(INGRESS_YAML) == [
-        Route("/auth", "auth"),
-        Route("/services", "ledger"),
-        Route("/profile", "ledger"),
+    routes = load_routes(INGRESS_YAML)
+    assert [(r.path, r.service) for r in routes] == [
+        ("/auth", "auth"),
+        ("/services", "ledger"),
+        ("/profile", "ledger"),
+        ("/", "ingress-errors"),
+        *((path, "auth") for path in CREDENTIALS),
+    ]
+
+
+def test_only_the_credential_endpoints_are_rate_limited() -> None:
+    limited = {r.path: r.rate_limit_rps for r in load_routes(INGRESS_YAML) if r.rate_limit_rps}
+    assert limited == dict.fromkeys(CREDENTIALS, 20)
+
+
+@pytest.mark.parametrize("path", CREDENTIALS)
+def test_credential_endpoints_are_limited_in_nginx_too(tmp_path: Path, path: str) -> None:
+    conf = render(tmp_path)
+    block = re.search(rf"location = {re.escape(path)} \{{\n(.*?)\n        \}}", conf, re.DOTALL)
+    assert block is not None
+    assert "limit_req zone=limit_20rps burst=100 nodelay;" in block.group(1)
+    assert "limit_req_status 503;" in block.group(1)
+    assert "client_max_body_size 16k;" in block.group(1)
+    assert "limit_req_zone $binary_remote_addr zone=limit_20rps:10m rate=20r/s;" in conf
+
+
+def test_cors_allows_exactly_the_origins_of_the_settings(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+    origins = re.search(r"map \$http_origin \$cors_origin \{\n(.*?)\n    \}", conf, re.DOTALL)
+    assert origins is not None
+    assert origins.group(1).splitlines() == [
+        '        default "";',
+        '        "http://localhost:5173" $http_origin;',
+        '        "http://127.0.0.1:5173" $http_origin;',
     ]
 
 
@@ -89,15 +121,19 @@ def test_routes_use_prefix_semantics(tmp_path: Path, path: str) -> None:
 def test_each_location_proxies_to_its_service(tmp_path: Path) -> None:
     conf = render(tmp_path)
 
-    assert "location /services/ {\n            proxy_pass http://ledger;" in conf
-    assert "location = /auth {\n            proxy_pass http://auth;" in conf
+    services = re.search(r"location /services/ \{\n(.*?)\n        \}", conf, re.DOTALL)
+    auth = re.search(r"location = /auth \{\n(.*?)\n        \}", conf, re.DOTALL)
+    assert services is not None
+    assert auth is not None
+    assert services.group(1).endswith("proxy_pass http://ledger;")
+    assert auth.group(1).endswith("proxy_pass http://auth;")
 
 
 def test_trailing_slash_in_manifest_path_is_normalised(tmp_path: Path) -> None:
     manifest = tmp_path / "ingress.yaml"
     manifest.write_text(ingress_yaml("Prefix", path="/auth/"))
 
-    assert load_routes(manifest) == [Route("/auth", "auth")]
+    assert [(r.path, r.service) for r in load_routes(manifest)] == [("/auth", "auth")]
 
 
 def test_unrouted_paths_get_a_problem_json_404(tmp_path: Path) -> None:

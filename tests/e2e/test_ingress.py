@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import StackInfo
-from tests.e2e.conftest import User, assert_problem
+from tests.e2e.conftest import User, assert_problem, client_at
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,65 @@ def test_one_request_id_across_every_service_it_touched(
 
 def _lines_with(log: Path, text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in log.read_text().splitlines() if text in line]
+
+
+SPA = "http://localhost:5173"  # one of deploy/ingress/settings.yaml's origins
+
+
+def test_a_preflight_from_an_allowed_spa_origin_is_answered_by_the_edge(
+    api: httpx.Client,
+) -> None:
+    response = api.options(
+        "/services/transactions",
+        headers={
+            "Origin": SPA,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, idempotency-key",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == SPA
+    assert "PATCH" in response.headers["access-control-allow-methods"]
+    assert "Idempotency-Key" in response.headers["access-control-allow-headers"]
+
+
+def test_cors_headers_go_to_allowed_origins_only(api: httpx.Client, user: User) -> None:
+    allowed = api.get("/profile", headers={**user.headers, "Origin": SPA})
+    assert allowed.headers["access-control-allow-origin"] == SPA
+    assert "ETag" in allowed.headers["access-control-expose-headers"]
+    stranger = api.get("/profile", headers={**user.headers, "Origin": "https://evil.example"})
+    assert stranger.status_code == 200
+    assert "access-control-allow-origin" not in stranger.headers
+    assert "access-control-expose-headers" not in stranger.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "size"),
+    [("/services/transactions", 1024 * 1024 + 1), ("/auth/login", 16 * 1024 + 1)],
+)
+def test_oversized_bodies_are_a_problem_413_at_the_edge(
+    api: httpx.Client, path: str, size: int
+) -> None:
+    response = api.post(
+        path, content=b"{" + b" " * (size - 2) + b"}", headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 413, "payload_too_large")
+
+
+def test_credential_endpoints_are_rate_limited_per_client_address(stack: StackInfo) -> None:
+    def attempt(_: int) -> httpx.Response:
+        with client_at(stack, "127.0.0.40") as client:
+            return client.post("/auth/refresh", json={"refresh_token": "not-a-real-one"})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(attempt, range(220)))
+    statuses = {r.status_code for r in responses}
+    assert statuses == {401, 503}, statuses
+    limited = [r for r in responses if r.status_code == 503]
+    body = assert_problem(limited[0], 503, "service_unavailable")
+    assert limited[0].headers["retry-after"] == "1"
+    assert body["detail"]
+    # another address is not affected
+    with client_at(stack, "127.0.0.41") as other:
+        refused = other.post("/auth/refresh", json={"refresh_token": "not-a-real-one"})
+        assert_problem(refused, 401, "invalid_refresh_token")
