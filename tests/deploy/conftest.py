@@ -123,6 +123,20 @@ def render(tree: Path, kustomization: str = "base") -> list[Doc]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+def render_with_component(tree: DeployTree, component: str) -> list[Doc]:
+    """deploy/ingress with one of deploy/components enabled, as an operator
+    enables it (listing it under `components:`), in a throwaway overlay."""
+    overlay = tree.path / f"with-{component}"
+    overlay.mkdir(exist_ok=True)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "resources: [../ingress]\n"
+        f"components: [../components/{component}]\n"
+    )
+    return render(tree.path, overlay.name)
+
+
 def _copy_with_secrets(dest: Path, values: dict[str, str]) -> Path:
     tree = dest / "deploy"
     shutil.copytree(DEPLOY, tree, ignore=shutil.ignore_patterns("secrets.env"))

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.conftest import DeployTree, Doc, Rendered, d_name, render
+from tests.deploy.conftest import (
+    DeployTree,
+    Doc,
+    Rendered,
+    d_name,
+    render,
+    render_with_component,
+)
 
 CONTROLLER = "nginx.ingress.kubernetes.io/"
 CREDENTIALS = {"/auth/login", "/auth/token", "/auth/register", "/auth/refresh", "/auth/password"}
@@ -80,20 +87,8 @@ def test_only_the_credential_endpoints_are_rate_limited(product: Rendered) -> No
     assert limits == {"finledger": None, "finledger-credentials": "20"}
 
 
-def _with_component(tree: DeployTree, component: str) -> list[Doc]:
-    overlay = tree.path / f"with-{component}"
-    overlay.mkdir(exist_ok=True)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-        "kind: Kustomization\n"
-        "resources: [../ingress]\n"
-        f"components: [../components/{component}]\n"
-    )
-    return render(tree.path, f"with-{component}")
-
-
 def test_the_tls_component_serves_the_host_of_the_settings(deploy_tree: DeployTree) -> None:
-    docs = _with_component(deploy_tree, "tls")
+    docs = render_with_component(deploy_tree, "tls")
     for ingress in (d for d in docs if d["kind"] == "Ingress"):
         spec = ingress["spec"]
         assert spec["rules"][0]["host"] == SETTINGS["host"]
@@ -104,7 +99,7 @@ def test_the_tls_component_serves_the_host_of_the_settings(deploy_tree: DeployTr
 
 
 def test_the_gateway_api_component_routes_the_same_prefixes(deploy_tree: DeployTree) -> None:
-    docs = _with_component(deploy_tree, "gateway-api")
+    docs = render_with_component(deploy_tree, "gateway-api")
     assert not [d for d in docs if d["kind"] == "Ingress"]
     (gateway,) = [d for d in docs if d["kind"] == "Gateway"]
     assert gateway["spec"]["gatewayClassName"] == SETTINGS["gateway-class"]
@@ -127,7 +122,7 @@ def test_the_gateway_api_component_routes_the_same_prefixes(deploy_tree: DeployT
 def test_with_the_gateway_api_its_data_plane_reaches_the_public_services(
     deploy_tree: DeployTree,
 ) -> None:
-    docs = _with_component(deploy_tree, "gateway-api")
+    docs = render_with_component(deploy_tree, "gateway-api")
     policies = {d_name(d): d for d in docs if d["kind"] == "NetworkPolicy"}
     for name in ("auth", "ledger", "ingress-errors"):
         (allowed,) = policies[name]["spec"]["ingress"][0]["from"]
@@ -141,7 +136,7 @@ def test_the_minikube_component_only_shrinks_requests(
 ) -> None:
     small = {
         (d["kind"], d_name(d)): d
-        for d in _with_component(deploy_tree, "minikube")
+        for d in render_with_component(deploy_tree, "minikube")
         if d["kind"] == "Deployment"
     }
     for deployment in product.of_kind("Deployment"):

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.conftest import NAMESPACE, SERVICES, DeployTree, Doc, Rendered, d_name, render
+from tests.deploy.conftest import (
+    NAMESPACE,
+    SERVICES,
+    DeployTree,
+    Doc,
+    Rendered,
+    d_name,
+    render_with_component,
+)
 
 OLDEST_KUBERNETES = "1.30"
 
@@ -77,15 +85,7 @@ def test_every_object_is_valid_for_kubernetes(
 def test_every_object_with_a_component_is_valid_for_kubernetes(
     deploy_tree: DeployTree, tmp_path: Path, component: str, version: str
 ) -> None:
-    overlay = deploy_tree.path / f"validate-{component}"
-    overlay.mkdir(exist_ok=True)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-        "kind: Kustomization\n"
-        "resources: [../ingress]\n"
-        f"components: [../components/{component}]\n"
-    )
-    _assert_valid(render(deploy_tree.path, overlay.name), tmp_path, version)
+    _assert_valid(render_with_component(deploy_tree, component), tmp_path, version)
 
 
 def _assert_valid(docs: list[Doc], tmp_path: Path, version: str) -> None:
