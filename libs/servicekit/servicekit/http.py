@@ -10,7 +10,6 @@ from pydantic import SecretStr
 
 from servicekit.context import request_id_var
 from servicekit.errors import ProblemError, ServiceUnavailable, problem_from
-from servicekit.health import ReadinessCheck
 
 log = logging.getLogger("servicekit.http")
 
@@ -51,15 +50,6 @@ INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name, not a s
 def create_internal_client(base_url: str, token: SecretStr) -> httpx.AsyncClient:
     """A client for db-gateway's /internal API, authenticated with the shared token."""
     return create_http_client(base_url, headers={INTERNAL_TOKEN_HEADER: token.get_secret_value()})
-
-
-def peer_readiness(client: httpx.AsyncClient) -> ReadinessCheck:
-    """A readiness check that the peer behind `client` is itself ready."""
-
-    async def check() -> None:
-        await send(client, "GET", "/readyz")
-
-    return check
 
 
 # Statuses a peer may answer with that mean something to our own client. A 4xx

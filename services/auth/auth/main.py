@@ -17,7 +17,7 @@ from auth.router import router
 from servicekit.app import build_app
 from servicekit.background import running
 from servicekit.health import ReadinessCheck
-from servicekit.http import create_internal_client, peer_readiness, send
+from servicekit.http import create_internal_client, send
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
 from servicekit.redis_client import create_redis
 from servicekit.revocation import RevocationList, gateway_session_check, run_sync_loop
@@ -72,7 +72,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    return {"db-gateway": peer_readiness(app.state.gateway)}
+    # Nothing external, on purpose: with db-gateway or Postgres down, auth still
+    # answers (a fast 503 for what needs them) and recovers the moment they do.
+    # Going unready would only swap its 503 for the ingress's, remove every
+    # replica at once, and delay the recovery by a probe period.
+    return {}
 
 
 def create_app(settings: Settings) -> FastAPI:

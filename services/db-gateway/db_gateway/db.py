@@ -26,6 +26,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # before a request uses it
         pool_pre_ping=True,
         pool_recycle=1800,
+        # errors are logged: their SQL parameters (hashes, emails, amounts) are not
+        hide_parameters=True,
         connect_args={
             "timeout": 3,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 1,
