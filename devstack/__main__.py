@@ -41,8 +41,9 @@ class Ports:
     ingress: int
     base: int
 
-    def service(self, name: str) -> int:
-        return self.base + 1 + SERVICES.index(name)
+    def service(self, name: str, replica: int = 0) -> int:
+        """base+1..3 for the first replica of each service, +10 per further one."""
+        return self.base + 1 + SERVICES.index(name) + 10 * replica
 
     @property
     def postgres(self) -> int:
@@ -70,8 +71,20 @@ class Stack:
     ports: Ports
     environment: str
     workers: int
+    replicas: dict[str, int] = field(default_factory=dict)
     specs: dict[str, Spec] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # replicas taken out of nginx's upstreams, as Kubernetes takes a pod out of
+    # its Service's endpoints before stopping it
+    drained: set[str] = field(default_factory=set)
+    nginx_run_as: str | None = None
+
+    def instances(self, service: str) -> list[tuple[str, int]]:
+        """(part name, port) of each replica: `ledger`, or `ledger-1`, `ledger-2`."""
+        count = self.replicas.get(service, 1)
+        if count == 1:
+            return [(service, self.ports.service(service))]
+        return [(f"{service}-{i + 1}", self.ports.service(service, i)) for i in range(count)]
 
     @property
     def logs(self) -> Path:
@@ -329,9 +342,13 @@ def run_migrations(env: dict[str, str]) -> None:
     )
 
 
-def start_service(stack: Stack, name: str, env: dict[str, str]) -> None:
-    package = name.replace("-", "_")
-    port = stack.ports.service(name)
+def start_service(stack: Stack, service: str, env: dict[str, str]) -> None:
+    for name, port in stack.instances(service):
+        _start_instance(stack, service, name, port, env)
+
+
+def _start_instance(stack: Stack, service: str, name: str, port: int, env: dict[str, str]) -> None:
+    package = service.replace("-", "_")
     spawn(
         stack,
         name,
@@ -375,25 +392,61 @@ def start_nginx(stack: Stack) -> None:
         (prefix / sub).mkdir(parents=True, exist_ok=True)
         if worker:
             os.chown(prefix / sub, worker.pw_uid, worker.pw_gid)
-    conf = render_nginx_conf(
-        routes=load_routes(
-            ROOT / "deploy/ingress/ingress.yaml", ROOT / "deploy/ingress/settings.yaml"
-        ),
-        upstreams={name: stack.ports.service(name) for name in SERVICES},
-        listen_port=stack.ports.ingress,
-        prefix=prefix,
-        run_as=run_as,
-    )
-    (prefix / "nginx.conf").write_text(conf)
-    subprocess.run(
-        [nginx, "-t", "-q", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True
-    )
+    stack.nginx_run_as = run_as
+    write_nginx_conf(stack)
     spawn(
         stack,
         "nginx",
         [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
         ready=lambda: port_open(stack.ports.ingress),
     )
+
+
+def write_nginx_conf(stack: Stack) -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    prefix = stack.state / "nginx"
+    conf = render_nginx_conf(
+        routes=load_routes(
+            ROOT / "deploy/ingress/ingress.yaml", ROOT / "deploy/ingress/settings.yaml"
+        ),
+        upstreams={
+            service: [port for name, port in stack.instances(service) if name not in stack.drained]
+            for service in SERVICES
+        },
+        listen_port=stack.ports.ingress,
+        prefix=prefix,
+        run_as=stack.nginx_run_as,
+    )
+    (prefix / "nginx.conf").write_text(conf)
+    subprocess.run(
+        [nginx, "-t", "-q", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True
+    )
+
+
+def route_traffic(stack: Stack, name: str, *, to: bool) -> None:
+    """Take a replica out of nginx's upstreams (or put it back) with a graceful
+    reload: old workers finish their requests, new ones skip the replica."""
+    if to:
+        stack.drained.discard(name)
+    else:
+        stack.drained.add(name)
+    write_nginx_conf(stack)
+    nginx = stack.procs.get("nginx")
+    if nginx is not None and nginx.poll() is None:
+        generation = _nginx_workers(nginx.pid)
+        os.kill(nginx.pid, signal.SIGHUP)
+        # the reload is done when the old workers are gone
+        deadline = time.monotonic() + 30
+        while _nginx_workers(nginx.pid) & generation and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _nginx_workers(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    try:
+        return {int(pid) for pid in children.read_text().split()}
+    except OSError:
+        return set()
 
 
 def spawn(
@@ -448,15 +501,30 @@ def obey(stack: Stack) -> None:
             control.answer(command, ok=False, error=f"unknown part or verb: {verb} {name}")
             continue
         log(f"control: {verb} {name}")
+        # A replica among several is taken out of the ingress first, like a pod
+        # leaving its Service's endpoints, so stopping it drops no request. A
+        # kill is a crash: no warning.
+        replica = _is_replica(stack, name)
         try:
+            if verb in ("stop", "restart") and replica:
+                route_traffic(stack, name, to=False)
             if verb in ("stop", "kill", "restart"):
                 stop(stack, name, kill=verb == "kill")
             if verb in ("start", "restart") and name not in stack.procs:
                 start(stack, name)
+            if verb in ("start", "restart") and replica and name in stack.drained:
+                route_traffic(stack, name, to=True)
         except RuntimeError as exc:
             control.answer(command, ok=False, error=str(exc))
         else:
             control.answer(command, ok=True)
+
+
+def _is_replica(stack: Stack, name: str) -> bool:
+    return any(
+        stack.replicas.get(service, 1) > 1 and name in dict(stack.instances(service))
+        for service in SERVICES
+    )
 
 
 def port_open(port: int) -> bool:
@@ -495,6 +563,18 @@ def stop_all(stack: Stack) -> None:
         stop(stack, name)
 
 
+def parse_replicas(text: str) -> dict[str, int]:
+    """ "auth=2,ledger=2" -> {"auth": 2, "ledger": 2}. db-gateway stays single:
+    locally nothing plays the Service that would balance between its replicas."""
+    replicas: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        service, _, count = item.partition("=")
+        if service not in ("auth", "ledger") or not count.isdigit() or not 1 <= int(count) <= 9:
+            raise argparse.ArgumentTypeError(f"--replicas: {item!r} is not auth=N or ledger=N")
+        replicas[service] = int(count)
+    return replicas
+
+
 def run(args: argparse.Namespace) -> int:
     state = Path(args.state_dir).resolve()
     if args.fresh and state.exists():
@@ -510,6 +590,7 @@ def run(args: argparse.Namespace) -> int:
         ports=Ports(args.ingress_port, args.port_base),
         environment=args.environment,
         workers=args.workers,
+        replicas=parse_replicas(args.replicas),
     )
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -529,7 +610,11 @@ def run(args: argparse.Namespace) -> int:
             start_service(stack, name, env)
         start_nginx(stack)
         ingress = f"http://127.0.0.1:{stack.ports.ingress}"
-        services = {n: f"http://127.0.0.1:{stack.ports.service(n)}" for n in SERVICES}
+        services = {
+            name: f"http://127.0.0.1:{port}"
+            for service in SERVICES
+            for name, port in stack.instances(service)
+        }
         # What tests (and curious developers) need to reach the parts directly.
         (state / "stack.json").write_text(
             json.dumps(
@@ -584,6 +669,11 @@ def main() -> int:
         "--environment", default="local", choices=["local", "test", "production"]
     )
     run_parser.add_argument("--workers", type=int, default=1)
+    run_parser.add_argument(
+        "--replicas",
+        default=os.environ.get("STACK_REPLICAS", ""),
+        help="processes per service behind nginx, e.g. auth=2,ledger=2 (default 1 each)",
+    )
     run_parser.add_argument("--fresh", action="store_true", help="discard the stored data first")
     ctl_parser = sub.add_parser(
         "ctl", help="stop, kill, start or restart a part of a running stack"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,7 +197,7 @@ def _cors_maps(routes: list[Route]) -> list[str]:
 def render_nginx_conf(
     *,
     routes: list[Route],
-    upstreams: dict[str, int],
+    upstreams: Mapping[str, int | Sequence[int]],
     listen_port: int,
     prefix: Path,
     run_as: str | None,
@@ -243,12 +244,15 @@ def render_nginx_conf(
     for rps in sorted({r.rate_limit_rps for r in routes if r.rate_limit_rps}):
         lines.append(f"    limit_req_zone $binary_remote_addr zone={_zone(rps)}:10m rate={rps}r/s;")
     for name in sorted({r.service for r in routes if r.service != ERRORS_SERVICE}):
-        lines += [
-            f"    upstream {name} {{",
-            f"        server 127.0.0.1:{upstreams[name]} max_fails=0;",
-            "        keepalive 32;",
-            "    }",
-        ]
+        ports = upstreams[name]
+        servers = [ports] if isinstance(ports, int) else list(ports)
+        if not servers:
+            raise ValueError(f"no replica of {name} left to route to")
+        lines.append(f"    upstream {name} {{")
+        # a replica that stops answering is skipped (connection refused is
+        # retried on the next one, even for a POST: nothing was sent)
+        lines += [f"        server 127.0.0.1:{port} max_fails=0;" for port in servers]
+        lines += ["        keepalive 32;", "    }"]
     lines += [
         "    server {",
         f"        listen 127.0.0.1:{listen_port};",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,10 @@ def stack() -> Iterator[StackInfo]:
             str(base),
             "--ingress-port",
             str(base + 80),
+            # two of each public service, as in the cluster: restarts and
+            # crashes of one replica are part of the tests
+            "--replicas",
+            "auth=2,ledger=2",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -77,22 +82,24 @@ def stack() -> Iterator[StackInfo]:
         proc.wait()
         proc.stdout.close()
         pytest.fail("the local stack did not start:\n" + "".join(output[-40:]))
-    info = json.loads((state / "stack.json").read_text())
+    described = json.loads((state / "stack.json").read_text())
     secrets = dict(
         line.split("=", 1)
         for line in (state / "secrets.env").read_text().splitlines()
         if "=" in line
     )
+    info = StackInfo(
+        ingress=described["ingress"],
+        services=described["services"],
+        database_url=described["database_url"],
+        redis_url=described["redis_url"],
+        logs=Path(described["logs"]),
+        secrets=secrets,
+        state=state,
+    )
     try:
-        yield StackInfo(
-            ingress=info["ingress"],
-            services=info["services"],
-            database_url=info["database_url"],
-            redis_url=info["redis_url"],
-            logs=Path(info["logs"]),
-            secrets=secrets,
-            state=state,
-        )
+        yield info
+        _assert_no_secret_was_logged(info)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -101,3 +108,22 @@ def stack() -> Iterator[StackInfo]:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}")
+# the password the e2e helpers register users with (tests/e2e/conftest.py)
+SHARED_PASSWORD = "correct horse battery staple"
+
+
+def _assert_no_secret_was_logged(stack: StackInfo) -> None:
+    """Once every test has run: no log line of any part of the stack holds an
+    access token, the password the tests use, or one of the stack's secrets."""
+    sensitive = {SHARED_PASSWORD, *stack.secrets.values()}
+    leaks = [
+        f"{log.name}:{number}"
+        for log in sorted(stack.logs.glob("*.log"))
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1)
+        if JWT.search(line) or any(secret in line for secret in sensitive)
+    ]
+    if leaks:
+        pytest.fail(f"secrets in the logs of the test run: {leaks[:20]}")

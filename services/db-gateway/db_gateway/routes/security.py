@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import APIKeyHeader
 
+from servicekit.context import user_id_var
 from servicekit.errors import Unauthorized
 from servicekit.http import INTERNAL_TOKEN_HEADER
 
@@ -29,6 +30,17 @@ Limit = Annotated[int, Query(ge=1, le=201)]
 Seq = Annotated[int | None, Query(ge=0, lt=2**63)]  # a Postgres bigint
 
 
+async def _user_in_logs(request: Request) -> None:
+    # the user a call is about is in its path: name it in the access log line,
+    # as auth and ledger do
+    user_id = request.path_params.get("user_id")
+    if user_id is not None:
+        user_id_var.set(str(user_id))
+
+
 def internal_router() -> APIRouter:
     """Routes under /internal, each requiring the internal token."""
-    return APIRouter(prefix="/internal", dependencies=[Depends(require_internal_token)])
+    return APIRouter(
+        prefix="/internal",
+        dependencies=[Depends(require_internal_token), Depends(_user_in_logs)],
+    )

@@ -1,0 +1,85 @@
+"""A steady background load through the ingress, recording every outcome, for
+tests that restart or stop parts of the stack while clients keep calling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+Call = Callable[[httpx.Client], httpx.Response]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    started: float  # time.monotonic()
+    seconds: float
+    status: int | str  # an HTTP status, or the exception's name when there was no answer
+    code: str | None  # the problem's code, for problem+json answers
+    text: str
+
+
+@dataclass
+class Load:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not (isinstance(o.status, int) and o.status < 400)]
+
+    def summary(self) -> Counter[tuple[int | str, str | None]]:
+        return Counter((o.status, o.code) for o in self.outcomes)
+
+    def after(self, moment: float) -> list[Outcome]:
+        return [o for o in self.outcomes if o.started >= moment]
+
+
+@contextmanager
+def steady_load(base_url: str, calls: list[Call], *, pause: float = 0.0) -> Iterator[Load]:
+    """One thread per call, each repeating it with its own connection pool
+    until the block ends."""
+    load = Load()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def run(call: Call) -> None:
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    response = call(client)
+                except httpx.HTTPError as exc:
+                    outcome = Outcome(
+                        started, time.monotonic() - started, type(exc).__name__, None, repr(exc)
+                    )
+                else:
+                    code = None
+                    if response.headers.get("content-type", "").startswith(
+                        "application/problem+json"
+                    ):
+                        code = response.json().get("code")
+                    outcome = Outcome(
+                        started,
+                        time.monotonic() - started,
+                        response.status_code,
+                        code,
+                        response.text[:300],
+                    )
+                with lock:
+                    load.outcomes.append(outcome)
+                if pause:
+                    time.sleep(pause)
+
+    threads = [threading.Thread(target=run, args=(call,), daemon=True) for call in calls]
+    for thread in threads:
+        thread.start()
+    try:
+        yield load
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)

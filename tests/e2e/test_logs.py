@@ -1,0 +1,134 @@
+"""What the logs hold: one id follows a request through every service it
+crosses, and no password, token or secret is ever written."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import JWT, StackInfo
+from tests.e2e.conftest import User, bearer, login, register_and_login
+
+
+def _lines_with(logs: Path, pattern: str, text: str) -> dict[str, list[dict[str, object]]]:
+    found: dict[str, list[dict[str, object]]] = {}
+    for log in sorted(logs.glob(pattern)):
+        lines = [json.loads(line) for line in log.read_text().splitlines() if text in line]
+        if lines:
+            found[log.name] = lines
+    return found
+
+
+def _wait_for_lines(logs: Path, pattern: str, text: str) -> dict[str, list[dict[str, object]]]:
+    # a service writes its access line just after the response leaves it
+    deadline = time.monotonic() + 5
+    while not (found := _lines_with(logs, pattern, text)):
+        assert time.monotonic() < deadline, f"{text} is in no {pattern}"
+        time.sleep(0.05)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nowhere", 404),  # nginx's own answer
+        ("GET", "/services/accounts", 401),
+        ("POST", "/auth/login", 422),
+        ("GET", "/auth/docs", 200),
+    ],
+)
+def test_every_response_carries_a_request_id(
+    api: httpx.Client, method: str, path: str, status: int
+) -> None:
+    response = api.request(method, path, json={} if method == "POST" else None)
+    assert response.status_code == status
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{16,128}", response.headers["x-request-id"])
+
+
+def test_one_request_id_across_every_service_a_write_touched(
+    api: httpx.Client, user: User, stack: StackInfo
+) -> None:
+    account = api.post(
+        "/services/accounts",
+        headers=user.headers,
+        json={"name": "Traced", "type": "cash", "currency": "EUR"},
+    ).json()["id"]
+    request_id = f"trace-{uuid.uuid4().hex}"
+    response = api.post(
+        "/services/transactions",
+        headers={**user.headers, "X-Request-ID": request_id},
+        json={"type": "income", "account_id": account, "amount": "5.00", "date": "2026-11-20"},
+    )
+    assert response.status_code == 201
+    assert response.headers["x-request-id"] == request_id
+    for pattern in ("nginx-access.log", "ledger*.log", "db-gateway.log"):
+        found = _wait_for_lines(stack.logs, pattern, request_id)
+        lines = [line for lines in found.values() for line in lines]
+        assert all(line["request_id"] == request_id for line in lines)
+        if pattern != "nginx-access.log":
+            # the one access line of the one replica that served it
+            (served,) = [line for line in lines if line.get("logger") == "access"]
+            assert served["status"] in (200, 201)
+            assert str(served["route"]).startswith(("/services", "/internal"))
+            assert served["user_id"]
+
+
+def test_a_login_is_followed_into_auth_and_db_gateway(
+    api: httpx.Client, user: User, stack: StackInfo
+) -> None:
+    request_id = f"login-{uuid.uuid4().hex}"
+    response = api.post(
+        "/auth/login",
+        json={"email": user.email, "password": "correct horse battery staple"},
+        headers={"X-Request-ID": request_id},
+    )
+    assert response.status_code == 200
+    for pattern in ("auth*.log", "db-gateway.log"):
+        found = _wait_for_lines(stack.logs, pattern, request_id)
+        assert len(found) == 1, f"one {pattern} replica served it: {sorted(found)}"
+
+
+def test_no_log_line_holds_a_password_token_or_secret(api: httpx.Client, stack: StackInfo) -> None:
+    """Everything sensitive this test handles, and the stack's own secrets,
+    appear in no log of any part (the whole run's other passwords and tokens
+    are checked when the stack stops: see tests/conftest.py)."""
+    password = f"Unlogged-{uuid.uuid4().hex}"
+    new_password = f"Still-unlogged-{uuid.uuid4().hex}"
+    user = register_and_login(api, password=password)
+    second = login(api, user.email, password)
+    api.post("/auth/login", json={"email": user.email, "password": f"{password}-wrong"})
+    rotated = api.post("/auth/refresh", json={"refresh_token": second.refresh_token}).json()
+    api.post("/auth/refresh", json={"refresh_token": second.refresh_token})  # reuse: refused
+    api.get("/auth/sessions", headers=bearer(rotated["access_token"]))
+    changed = api.post(
+        "/auth/password",
+        headers=user.headers,
+        json={"current_password": password, "new_password": new_password},
+    )
+    assert changed.status_code == 204
+    api.request("DELETE", "/profile", headers=user.headers, json={"password": "not it"})
+    sensitive = {
+        password,
+        new_password,
+        user.access_token,
+        user.refresh_token,
+        second.access_token,
+        second.refresh_token,
+        rotated["access_token"],
+        rotated["refresh_token"],
+        *stack.secrets.values(),
+    }
+    time.sleep(0.2)  # the last access lines
+    leaks = [
+        (log.name, number)
+        for log in sorted(stack.logs.glob("*.log"))
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1)
+        if JWT.search(line) or any(secret in line for secret in sensitive)
+    ]
+    assert leaks == []
