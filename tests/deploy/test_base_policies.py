@@ -52,6 +52,10 @@ SECRET_KEYS_PER_CONTAINER = {
 EDGES = {
     ("ingress-nginx/ingress-nginx", "auth", 8000),
     ("ingress-nginx/ingress-nginx", "ledger", 8000),
+    # Prometheus scraping /metrics
+    ("monitoring/prometheus", "auth", 8000),
+    ("monitoring/prometheus", "ledger", 8000),
+    ("monitoring/prometheus", "db-gateway", 8000),
     ("auth", "db-gateway", 8000),
     ("ledger", "db-gateway", 8000),
     ("auth", "redis", 6379),

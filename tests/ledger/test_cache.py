@@ -107,20 +107,43 @@ async def test_queued_updates_reach_redis_when_it_answers_again(
     impatient = Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=0.05)
     cache = LedgerCache(impatient, ttl_seconds=60)
     user, account = uuid.uuid4(), uuid.uuid4()
+    await cache.fill_balance(user, _balance(account, "1.00", 1))
     await cache.fill_dashboard(user, CachedDashboard(version=1, body=b"v1"))
     # Redis stops answering for a moment: the write's updates time out...
     await redis.client_pause(600)
     await cache.written(user, [_balance(account, "2.00", 2)], ledger_version=2)
     assert cache.pending == 2
-    # ...and the repair applies them once it answers again
+    # ...and the repair runs once it answers again: the old balance is gone (the
+    # next read fills it from the database), and so is the old dashboard
     await asyncio.sleep(0.7)
     await cache.repair()
     assert cache.pending == 0
     assert await cache.dashboard(user) is None
-    cached = await cache.balance(user, account)
-    assert isinstance(cached, CachedBalance)
-    assert cached.version == 2
+    assert await cache.balance(user, account) is None
     await impatient.aclose()
+
+
+async def test_a_late_repair_never_brings_back_an_older_balance(
+    redis: Redis, stack: StackInfo
+) -> None:
+    """Two replicas each acknowledge a write while Redis is unreachable to them;
+    whichever repairs first, no reader is served the older balance."""
+    clients = [
+        Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=0.05)
+        for _ in range(2)
+    ]
+    replicas = [LedgerCache(client, ttl_seconds=60) for client in clients]
+    user, account = uuid.uuid4(), uuid.uuid4()
+    await redis.client_pause(600)
+    await replicas[0].written(user, [_balance(account, "89.99", 2)], ledger_version=2)
+    await replicas[1].written(user, [_balance(account, "89.98", 3)], ledger_version=3)
+    await asyncio.sleep(0.7)
+    await replicas[0].repair()  # the replica with the older write repairs first
+    cached = await replicas[1].balance(user, account)
+    assert cached is None or (isinstance(cached, CachedBalance) and cached.version == 3)
+    await replicas[1].repair()
+    for client in clients:
+        await client.aclose()
 
 
 async def test_a_deleted_account_stays_gone_even_for_a_late_reader(redis: Redis) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from servicekit import metrics, tracing
 from servicekit.errors import PROBLEM_JSON, Problem, install_error_handlers
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
@@ -28,18 +29,20 @@ def build_app(
     docs_prefix: str | None,
     validation_code: str = "validation_failed",
 ) -> FastAPI:
-    """A FastAPI app with problem+json errors, request context and health routes.
+    """A FastAPI app with problem+json errors, request context, health routes,
+    /metrics, and tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 
     `docs_prefix` places Swagger UI and the OpenAPI document under the service's
     public prefix (e.g. /auth/docs) so they are reachable through the ingress;
     None hides them (internal services publish theirs under /internal).
     """
     configure_logging(settings.service_name, settings.log_level)
+    traces = tracing.start(settings.service_name)  # None (and nothing imported) when off
     app = FastAPI(
         title=title,
         description=description,
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=_with_telemetry(lifespan, traces),
         docs_url=f"{docs_prefix}/docs" if docs_prefix else None,
         redoc_url=None,
         openapi_url=f"{docs_prefix}/openapi.json" if docs_prefix else None,
@@ -48,8 +51,31 @@ def build_app(
     install_error_handlers(app, validation_code=validation_code)
     app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
     app.include_router(health_router(lambda: readiness(app)))
+    app.include_router(metrics.metrics_router())
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
+    if traces is not None:
+        traces.instrument_app(app, excluded_paths=PROBE_PATHS)
     return app
+
+
+def _with_telemetry(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    traces: tracing.Tracing | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[Any]]:
+    """The service's lifespan, then what telemetry must do as the worker stops:
+    export the spans still buffered, and leave the multiprocess sum."""
+
+    @asynccontextmanager
+    async def wrapped(app: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            if traces is not None:
+                traces.flush()
+            metrics.process_exiting()
+
+    return wrapped
 
 
 def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """httpx clients for service-to-service calls: explicit timeouts, bounded pools,
-the request id forwarded, and peer problems turned back into our own errors."""
+the request id forwarded, every call's latency measured per peer, and peer
+problems turned back into our own errors."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import httpx
 from pydantic import SecretStr
 
 from servicekit.context import request_id_var
 from servicekit.errors import ProblemError, ServiceUnavailable, problem_from
+from servicekit.metrics import PeerMetrics, outcome_of_status
 
 log = logging.getLogger("servicekit.http")
 
@@ -20,16 +23,41 @@ async def _forward_request_id(request: httpx.Request) -> None:
         request.headers["X-Request-ID"] = request_id
 
 
+class PeerClient(httpx.AsyncClient):
+    """An httpx client that knows which peer it calls, for the latency metric
+    (`peer` is a name given in code, so a bounded label value)."""
+
+    def __init__(self, *, peer: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.peer_metrics = PeerMetrics(peer)
+
+
+_other_peer: list[PeerMetrics] = []  # made on first use: no idle series in every service
+
+
+def _peer_metrics_of(client: httpx.AsyncClient) -> PeerMetrics:
+    if isinstance(client, PeerClient):
+        return client.peer_metrics
+    # a client made elsewhere (tests, ad-hoc scripts)
+    if not _other_peer:
+        _other_peer.append(PeerMetrics("other"))
+    return _other_peer[0]
+
+
 def create_http_client(
     base_url: str,
     *,
+    peer: str | None = None,
     headers: dict[str, str] | None = None,
     connect_timeout: float = 2.0,
     read_timeout: float = 5.0,
     pool_timeout: float = 2.0,
     max_connections: int = 100,
 ) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    """`peer` names the service called in the latency metric (default: the
+    host of `base_url`, which is configuration, not input)."""
+    return PeerClient(
+        peer=peer or httpx.URL(base_url).host or "other",
         base_url=base_url,
         headers=headers,
         timeout=httpx.Timeout(
@@ -49,7 +77,9 @@ INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name, not a s
 
 def create_internal_client(base_url: str, token: SecretStr) -> httpx.AsyncClient:
     """A client for db-gateway's /internal API, authenticated with the shared token."""
-    return create_http_client(base_url, headers={INTERNAL_TOKEN_HEADER: token.get_secret_value()})
+    return create_http_client(
+        base_url, peer="db-gateway", headers={INTERNAL_TOKEN_HEADER: token.get_secret_value()}
+    )
 
 
 # Statuses a peer may answer with that mean something to our own client. A 4xx
@@ -66,18 +96,23 @@ async def send(
     client: httpx.AsyncClient, method: str, url: str, **kwargs: object
 ) -> httpx.Response:
     """Call a peer; raise a ProblemError for anything but a 2xx."""
+    peer = _peer_metrics_of(client)
+    started = time.perf_counter()
     try:
         response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
     except httpx.TimeoutException as exc:
+        peer.observe("timeout", time.perf_counter() - started)
         log.warning("peer timed out", extra={"peer": str(client.base_url), "error": repr(exc)})
         raise ServiceUnavailable(
             "a backing service timed out; retry shortly", headers={"Retry-After": "1"}
         ) from exc
     except httpx.TransportError as exc:
+        peer.observe("unreachable", time.perf_counter() - started)
         log.warning("peer unreachable", extra={"peer": str(client.base_url), "error": repr(exc)})
         raise ServiceUnavailable(
             "a backing service is unreachable; retry shortly", headers={"Retry-After": "1"}
         ) from exc
+    peer.observe(outcome_of_status(response.status_code), time.perf_counter() - started)
     if response.is_success:
         return response
     problem = _problem_of(response)

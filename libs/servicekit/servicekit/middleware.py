@@ -1,4 +1,5 @@
-"""Plain-ASGI request context: request id, one access log line, last-resort 500.
+"""Plain-ASGI request context: request id, one access log line, request metrics,
+last-resort 500.
 
 It sits inside Starlette's ServerErrorMiddleware, so an unhandled exception
 reaches it first: it logs the traceback and answers a generic problem+json 500
@@ -14,11 +15,12 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit import metrics
 from servicekit.context import request_id_var, user_id_var
 from servicekit.errors import problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("access")
 
 
@@ -27,7 +29,7 @@ def _incoming_request_id(scope: Scope) -> str:
         if name == b"x-request-id":
             candidate: str = value.decode("latin-1")
             # A caller-chosen id ends up in every log line: keep it short and inert.
-            if _VALID_REQUEST_ID.match(candidate):
+            if VALID_REQUEST_ID.match(candidate):
                 return candidate
             break
     return uuid.uuid4().hex
@@ -45,6 +47,11 @@ class RequestContextMiddleware:
         request_id = _incoming_request_id(scope)
         request_id_token = request_id_var.set(request_id)
         user_token = user_id_var.set(None)
+        # probes and scrapes are not traffic: neither logged (unless they fail)
+        # nor counted, so they never dilute rates and latencies
+        quiet = scope.get("path", "") in self.quiet_paths
+        if not quiet:
+            metrics.request_started()
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -74,16 +81,21 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send_with_id)
         finally:
-            path = scope.get("path", "")
-            if path not in self.quiet_paths or status >= 400:
-                route = scope.get("route")
+            duration = time.perf_counter() - started
+            # the template the router matched (set into the scope by it), never
+            # the raw path: bounded, and free of ids
+            route = getattr(scope.get("route"), "path", None) or metrics.UNMATCHED_ROUTE
+            if not quiet:
+                metrics.request_ended()
+                metrics.observe_request(scope["method"], route, status, duration)
+            if not quiet or status >= 400:
                 access_log.info(
                     "request",
                     extra={
                         "method": scope.get("method"),
-                        "route": getattr(route, "path", None) or "<unmatched>",
+                        "route": route,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(duration * 1000, 2),
                     },
                 )
             user_id_var.reset(user_token)

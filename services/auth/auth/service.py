@@ -1,5 +1,13 @@
 """Identity use cases on top of db-gateway: registration, login with throttling,
-refresh rotation, sessions, password change and instant revocation."""
+refresh rotation, sessions, password change and instant revocation.
+
+Metrics: `auth_logins_total{outcome}` (`success`, `failure` — wrong email or
+password —, `throttled`, `error` — e.g. db-gateway unavailable), the same
+for `/auth/token`; `auth_refreshes_total{outcome}` (`success`, `invalid`,
+`reused` — a rotated token presented again, which revokes its session —,
+`error`); `auth_sessions_revoked_total{reason}` (`logout`, `logout_all`,
+`session_end`, `password_change`, `refresh_reuse`), counting sessions.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +16,30 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client import Counter
 
 from auth import schemas
 from auth.config import Settings
 from auth.tokens import issue_access_token, new_refresh_token, refresh_token_hash
-from servicekit.credentials import Verified, check_password
+from servicekit.credentials import LoginThrottled, Verified, check_password
 from servicekit.errors import Forbidden, Unauthorized
 from servicekit.http import send
+from servicekit.metrics import children
 from servicekit.passwords import PasswordHasher
 from servicekit.revocation import RevocationList
+
+LOGINS = children(
+    Counter("auth_logins", "Password logins by outcome.", ("outcome",)),
+    ("success", "failure", "throttled", "error"),
+)
+REFRESHES = children(
+    Counter("auth_refreshes", "Refresh-token rotations by outcome.", ("outcome",)),
+    ("success", "invalid", "reused", "error"),
+)
+REVOKED = children(
+    Counter("auth_sessions_revoked", "Sessions revoked, by reason.", ("reason",)),
+    ("logout", "logout_all", "session_end", "password_change", "refresh_reuse"),
+)
 
 
 class InvalidCredentials(Unauthorized):
@@ -72,6 +95,26 @@ async def _check_password(
 async def login(
     deps: Deps, *, email: str, password: str, user_agent: str | None, client_ip: str
 ) -> schemas.TokenPair:
+    outcome = "error"
+    try:
+        pair = await _login(
+            deps, email=email, password=password, user_agent=user_agent, client_ip=client_ip
+        )
+        outcome = "success"
+        return pair
+    except InvalidCredentials:
+        outcome = "failure"
+        raise
+    except LoginThrottled:
+        outcome = "throttled"
+        raise
+    finally:
+        LOGINS[outcome].inc()
+
+
+async def _login(
+    deps: Deps, *, email: str, password: str, user_agent: str | None, client_ip: str
+) -> schemas.TokenPair:
     checked = await _check_password(deps, client_ip=client_ip, password=password, email=email)
     if checked is None:
         raise InvalidCredentials("email or password is incorrect")
@@ -99,6 +142,19 @@ async def login(
 
 
 async def refresh(deps: Deps, refresh_token: str) -> schemas.TokenPair:
+    outcome = "error"
+    try:
+        pair = await _refresh(deps, refresh_token)
+        outcome = "success"
+        return pair
+    except Unauthorized as exc:
+        outcome = "reused" if exc.code == "refresh_token_reused" else "invalid"
+        raise
+    finally:
+        REFRESHES[outcome].inc()
+
+
+async def _refresh(deps: Deps, refresh_token: str) -> schemas.TokenPair:
     successor = new_refresh_token()
     try:
         rotated = await send(
@@ -115,38 +171,45 @@ async def refresh(deps: Deps, refresh_token: str) -> schemas.TokenPair:
         if exc.code == "refresh_token_reused":
             # The session was revoked in the database; make its access tokens
             # stop now too. (The sync would copy it within a second anyway.)
-            await _mark_session_of(deps, refresh_token)
+            await _mark_session_of(deps, refresh_token, reason="refresh_reuse")
         raise
     session = rotated.json()
     return _pair(deps.settings, uuid.UUID(session["user_id"]), uuid.UUID(session["id"]), successor)
 
 
-async def _mark_session_of(deps: Deps, refresh_token: str) -> None:
-    revoked = await send(
-        deps.gateway,
+async def _mark_session_of(deps: Deps, refresh_token: str, *, reason: str) -> None:
+    await _revoke(
+        deps,
         "POST",
         "/internal/sessions/revoke",
+        reason=reason,
         json={"token_hash": refresh_token_hash(refresh_token)},
     )
-    await deps.revocations.mark(uuid.UUID(s) for s in revoked.json()["session_ids"])
 
 
 async def logout(deps: Deps, refresh_token: str) -> None:
-    await _mark_session_of(deps, refresh_token)
+    await _mark_session_of(deps, refresh_token, reason="logout")
 
 
-async def _revoke(deps: Deps, method: str, path: str, **kwargs: object) -> None:
+async def _revoke(deps: Deps, method: str, path: str, *, reason: str, **kwargs: object) -> None:
     """Revoke in the database (the source of truth), then mark in Redis at once."""
     revoked = await send(deps.gateway, method, path, **kwargs)
-    await deps.revocations.mark(uuid.UUID(s) for s in revoked.json()["session_ids"])
+    session_ids = [uuid.UUID(s) for s in revoked.json()["session_ids"]]
+    REVOKED[reason].inc(len(session_ids))
+    await deps.revocations.mark(session_ids)
 
 
 async def logout_all(deps: Deps, user_id: uuid.UUID) -> None:
-    await _revoke(deps, "DELETE", f"/internal/users/{user_id}/sessions")
+    await _revoke(deps, "DELETE", f"/internal/users/{user_id}/sessions", reason="logout_all")
 
 
 async def end_session(deps: Deps, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
-    await _revoke(deps, "DELETE", f"/internal/users/{user_id}/sessions/{session_id}")
+    await _revoke(
+        deps,
+        "DELETE",
+        f"/internal/users/{user_id}/sessions/{session_id}",
+        reason="session_end",
+    )
 
 
 async def list_sessions(deps: Deps, user_id: uuid.UUID, current: uuid.UUID) -> schemas.SessionList:
@@ -185,6 +248,7 @@ async def change_password(
         deps,
         "PUT",
         f"/internal/users/{user_id}/password",
+        reason="password_change",
         json={
             "password_hash": new_hash,
             "keep_session_id": str(session_id),

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.responses import Response
 
 from db_gateway.config import Settings
-from db_gateway.db import create_engine
+from db_gateway.db import POOL_TIMEOUTS, create_engine, pool_metrics
 from db_gateway.routes import ROUTERS
 from servicekit.app import build_app
 from servicekit.errors import problem_response
@@ -29,7 +29,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     app.state.internal_token = settings.internal_token.get_secret_value().encode()
     try:
-        yield
+        async with pool_metrics(engine, settings):
+            yield
     finally:
         await engine.dispose()
 
@@ -54,6 +55,13 @@ async def _database_unavailable(_: Request, exc: Exception) -> Response:
     )
 
 
+async def _pool_exhausted(request: Request, exc: Exception) -> Response:
+    # every connection busy for DB_POOL_TIMEOUT: counted, as it means the pool
+    # (or Postgres behind it) is too small for the load
+    POOL_TIMEOUTS.inc()
+    return await _database_unavailable(request, exc)
+
+
 def create_app(settings: Settings) -> FastAPI:
     app = build_app(
         settings,
@@ -66,8 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
-    for exc_type in (OperationalError, InterfaceError, PoolTimeout, OSError):
+    for exc_type in (OperationalError, InterfaceError, OSError):
         app.add_exception_handler(exc_type, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     return app
 
 

@@ -10,9 +10,20 @@ entry's `floor` to its ledger version (dropping an older body); a body is
 served only if its version reaches the floor.
 
 Redis trouble never fails a request: reads fall back to db-gateway. A write
-whose cache update fails retries it; if Redis stays unreachable, the update is
-queued and retried in the background (`repair`), and the entry's TTL bounds
-how long another replica could still serve the older value.
+whose cache update fails retries it; if Redis stays unreachable, a repair is
+queued and applied in the background (`repair`) once it answers: the entry is
+dropped (the next read fills it from the database), since by then another
+replica may have acknowledged a newer write. Until the repair runs, the
+entry's TTL bounds how long a replica could serve a value older than a write
+acknowledged while Redis was unreachable to it.
+
+Metrics, per cache (`balance`, `dashboard`):
+`ledger_cache_lookups_total{cache,result}` — `hit`, `miss` (nothing usable
+cached: read from db-gateway and filled) or `fallback` (Redis failed: read
+from db-gateway); `ledger_cache_updates_total{cache,outcome}` for the
+updates after a write — `written`, `failed` (Redis unreachable after the
+retries: queued for repair), `repaired` (a queued update applied later) or
+`dropped` (Redis refused the entry, which was deleted).
 """
 
 from __future__ import annotations
@@ -26,10 +37,36 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 log = logging.getLogger("ledger.cache")
+
+_lookups = Counter("ledger_cache_lookups", "Cache reads by cache and result.", ("cache", "result"))
+_updates = Counter(
+    "ledger_cache_updates",
+    "Cache updates after a committed write, by cache and outcome.",
+    ("cache", "outcome"),
+)
+CACHES = {"bal": "balance", "dash": "dashboard"}  # key prefix -> cache label
+LOOKUP_RESULTS = ("hit", "miss", "fallback")
+UPDATE_OUTCOMES = ("written", "failed", "repaired", "dropped")
+# resolved once: every value exported at zero from the start
+LOOKUPS = {
+    cache: {result: _lookups.labels(cache, result) for result in LOOKUP_RESULTS}
+    for cache in CACHES.values()
+}
+UPDATES = {
+    prefix: {outcome: _updates.labels(cache, outcome) for outcome in UPDATE_OUTCOMES}
+    for prefix, cache in CACHES.items()
+}
+_BALANCE, _DASHBOARD = LOOKUPS["balance"], LOOKUPS["dashboard"]
+
+
+def _updates_of(key: str) -> dict[str, Counter]:
+    return UPDATES[key.partition(":")[0]]
+
 
 # KEYS[1] = entry; ARGV = version, ttl, then field/value pairs
 _PUT_IF_NEWER = """
@@ -115,7 +152,7 @@ class LedgerCache:
         self._raise_floor = redis.register_script(_RAISE_FLOOR)
         self._bury = redis.register_script(_BURY)
         # updates that could not reach Redis, retried by `repair`
-        self._pending: dict[str, Callable[[], Awaitable[Any]]] = {}
+        self._pending: dict[str, Update] = {}
 
     # ------------------------------------------------------------ reads
 
@@ -125,13 +162,15 @@ class LedgerCache:
         try:
             entry = await self._redis.hgetall(_balance_key(user_id, account_id))
         except (RedisError, OSError) as exc:
+            _BALANCE["fallback"].inc()
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
             return None
         fields = {str(k): str(v) for k, v in entry.items()}  # decode_responses=True
         if "gone" in fields:
+            _BALANCE["hit"].inc()
             return GONE
         try:
-            return CachedBalance(
+            cached = CachedBalance(
                 account_id=account_id,
                 currency=fields["currency"],
                 balance=Decimal(fields["balance"]),
@@ -139,7 +178,10 @@ class LedgerCache:
                 as_of=fields["as_of"],
             )
         except (KeyError, ValueError, ArithmeticError):
-            return None  # not an entry this code wrote: ask the database
+            _BALANCE["miss"].inc()
+            return None  # absent, or not an entry this code wrote: ask the database
+        _BALANCE["hit"].inc()
+        return cached
 
     async def dashboard(self, user_id: uuid.UUID) -> CachedDashboard | None:
         try:
@@ -148,14 +190,19 @@ class LedgerCache:
                 pipe.hget(_dashboard_key(user_id), "body")
                 (floor, version), body = await pipe.execute()
         except (RedisError, OSError) as exc:
+            _DASHBOARD["fallback"].inc()
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
             return None
         try:
             if version is None or body is None or int(version) < int(floor or 0):
+                _DASHBOARD["miss"].inc()
                 return None
-            return CachedDashboard(version=int(version), body=body.encode())
+            cached = CachedDashboard(version=int(version), body=body.encode())
         except ValueError:
+            _DASHBOARD["miss"].inc()
             return None  # not an entry this code wrote: ask the database
+        _DASHBOARD["hit"].inc()
+        return cached
 
     # ------------------------------------------------------------ fills (after a read)
 
@@ -183,18 +230,24 @@ class LedgerCache:
     ) -> None:
         """What a committed write changed, before the client hears of it: the new
         balances, deleted accounts, and the dashboard floor."""
-        updates: dict[str, Callable[[], Awaitable[Any]]] = {
-            _balance_key(user_id, b.account_id): _bind(self._put_balance, user_id, b)
-            for b in balances
-        }
+        # key -> (the update now, and what to do instead if Redis only answers later)
+        updates: dict[str, tuple[Update, Update]] = {}
+        for b in balances:
+            key = _balance_key(user_id, b.account_id)
+            # Not this balance, later: meanwhile another replica may have
+            # acknowledged a newer write whose own update failed too, and this
+            # older balance would be served until that one's repair. Dropping
+            # the entry is only a miss: the next read fills it from the database.
+            updates[key] = (_bind(self._put_balance, user_id, b), _bind(self._forget, key))
         for account_id in deleted_accounts:
-            updates[_balance_key(user_id, account_id)] = _bind(
-                self._put_tombstone, user_id, account_id
-            )
-        updates[_dashboard_key(user_id)] = _bind(
-            self._raise_dashboard_floor, user_id, ledger_version
+            # a tombstone and the dashboard floor only ever move forward: as they are
+            bury = _bind(self._put_tombstone, user_id, account_id)
+            updates[_balance_key(user_id, account_id)] = (bury, bury)
+        floor = _bind(self._raise_dashboard_floor, user_id, ledger_version)
+        updates[_dashboard_key(user_id)] = (floor, floor)
+        await asyncio.gather(
+            *(self._write(key, now, later) for key, (now, later) in updates.items())
         )
-        await asyncio.gather(*(self._write(key, update) for key, update in updates.items()))
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
         """Best effort: entries that cannot be deleted now expire with their TTL."""
@@ -210,9 +263,12 @@ class LedgerCache:
             try:
                 await update()
             except ResponseError:
+                _updates_of(key)["dropped"].inc()
                 await self._drop(key)  # Redis answered: the entry itself is bad
             except (RedisError, OSError):
                 return  # still unreachable; next round
+            else:
+                _updates_of(key)["repaired"].inc()
             if self._pending.get(key) is update:
                 del self._pending[key]
 
@@ -220,24 +276,30 @@ class LedgerCache:
     def pending(self) -> int:
         return len(self._pending)
 
-    async def _write(self, key: str, update: Callable[[], Awaitable[Any]]) -> None:
+    async def _forget(self, key: str) -> None:
+        await self._redis.delete(key)
+
+    async def _write(self, key: str, update: Update, repair: Update) -> None:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 await update()
             except ResponseError as exc:
+                _updates_of(key)["dropped"].inc()
                 log.warning("cache entry refused an update; dropped", extra={"error": repr(exc)})
                 await self._drop(key)
                 return
             except (RedisError, OSError) as exc:
                 if attempt == WRITE_ATTEMPTS - 1:
+                    _updates_of(key)["failed"].inc()
                     log.warning(
                         "cache update failed; queued for repair",
                         extra={"error": repr(exc), "key": key.split(":")[0]},
                     )
-                    self._pending[key] = update
+                    self._pending[key] = repair
                     return
                 await asyncio.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
             else:
+                _updates_of(key)["written"].inc()
                 self._pending.pop(key, None)
                 return
 
@@ -270,7 +332,10 @@ class LedgerCache:
         await self._raise_floor(keys=[_dashboard_key(user_id)], args=[version, self._ttl, "body"])
 
 
-def _bind(func: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
+Update = Callable[[], Awaitable[Any]]
+
+
+def _bind(func: Callable[..., Awaitable[Any]], *args: Any) -> Update:
     async def call() -> Any:
         return await func(*args)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 
 from ledger import views
 from ledger.cache import LedgerCache
@@ -21,6 +22,11 @@ from ledger.schemas.transactions import (
 from ledger.services.common import cursor_int, users
 from servicekit.errors import field_error
 from servicekit.http import send
+
+IDEMPOTENT_REPLAYS = Counter(
+    "ledger_idempotent_replays",
+    "POST /services/transactions answered with the first response of its Idempotency-Key.",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,8 @@ async def post_transaction(
     result = (await send(gateway, "POST", f"{users(user_id)}/transactions", json=body)).json()
     transaction = await _written(cache, user_id, result)
     assert transaction is not None
+    if result["replayed"]:
+        IDEMPOTENT_REPLAYS.inc()
     return Posted(transaction=views.transaction_read(transaction), replayed=result["replayed"])
 
 
