@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help run test lint format deps system-deps clean lock images secrets deploy postman
+.PHONY: help run test lint format deps system-deps clean lock images secrets deploy postman bench
 
 help:
 	@echo "make run    start Postgres, Redis, the three services and nginx on http://127.0.0.1:$${INGRESS_PORT:-8080}"
@@ -16,6 +16,7 @@ help:
 	@echo "make secrets fill deploy/base/secrets.env with random values (kept if present)"
 	@echo "make deploy images + secrets + kubectl apply -k deploy/ingress"
 	@echo "make postman run the Postman collection with newman against BASE_URL (the local stack)"
+	@echo "make bench  start a stack on port base 32000, seed it, load it with wrk, print one table (BENCH_ARGS=...)"
 
 # The locked, hash-checked dependencies first; then the project itself, without
 # resolving anything again.
@@ -37,7 +38,7 @@ run: deps
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs services devstack tests
+	$(BIN)/mypy libs services devstack tests bench
 
 test: deps lint
 	$(BIN)/python -m pytest
@@ -68,3 +69,9 @@ postman: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache .mypy_cache .ruff_cache
+
+# Measures, optimises nothing: its own stack (.devstack/bench), seeded, driven with
+# wrk, with the ceilings measured in the same run; results in bench/results/.
+# Options: make bench BENCH_ARGS="--repeat 3 --workers 2 --replicas auth=2,ledger=2"
+bench: $(INSTALLED) system-deps
+	$(BIN)/python -m bench $(BENCH_ARGS)

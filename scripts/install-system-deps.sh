@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs the local stack needs when they are missing:
-# Postgres server binaries, Redis, nginx (Debian/Ubuntu, via apt-get).
+# Postgres server binaries, Redis, nginx, and wrk for the benchmark
+# (Debian/Ubuntu, via apt-get).
 set -euo pipefail
 
 have_postgres() {
@@ -15,6 +16,7 @@ have_postgres || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v runuser >/dev/null || missing+=(util-linux)
+command -v wrk >/dev/null || missing+=(wrk)  # make bench, and its tests
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
