@@ -21,7 +21,7 @@ from servicekit.passwords import PasswordHasher
 from servicekit.settings import LoginThrottleSettings
 
 
-def _client_ip(request: Request) -> str:
+async def _client_ip(request: Request) -> str:
     # The ingress's address is trusted to tell us the client's (uvicorn
     # --proxy-headers with --forwarded-allow-ips), so this is the real client.
     return request.client.host if request.client else "unknown"

@@ -21,7 +21,7 @@ SIGNED_IN = problem_responses(_401="Missing, invalid, expired or revoked access 
 _email = TypeAdapter(EmailStr)
 
 
-def _deps(request: Request) -> service.Deps:
+async def _deps(request: Request) -> service.Deps:
     deps: service.Deps = request.app.state.deps
     return deps
 

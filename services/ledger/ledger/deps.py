@@ -1,4 +1,5 @@
-"""Request dependencies every route module shares."""
+"""Request dependencies every route module shares. All `async def`: FastAPI
+runs a plain `def` dependency in its thread pool, a thread hop per request."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from ledger.cache import LedgerCache
 from servicekit.errors import PreconditionFailed, field_error
 
 
-def _gateway(request: Request) -> httpx.AsyncClient:
+async def _gateway(request: Request) -> httpx.AsyncClient:
     client: httpx.AsyncClient = request.app.state.gateway
     return client
 
 
-def _cache(request: Request) -> LedgerCache:
+async def _cache(request: Request) -> LedgerCache:
     cache: LedgerCache = request.app.state.cache
     return cache
 
@@ -33,7 +34,7 @@ Cursor = Annotated[
 _STRONG_ETAG = re.compile(r'^"([0-9]{1,18})"$')
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(
