@@ -327,10 +327,14 @@ async def test_without_redis_the_dashboard_is_computed_every_time(
     )
     try:
         async with gateway:
-            first = await ledger_reports.dashboard(gateway=gateway, cache=cache, user_id=owner)
+            first = await ledger_reports.dashboard(
+                gateway=gateway, cache=cache, user_id=owner, cached=await cache.dashboard(owner)
+            )
             assert figures(loads(first.body)) == figures(dashboard_of(api, user))
             expense(api, user, usd, "1.25", today())
-            second = await ledger_reports.dashboard(gateway=gateway, cache=cache, user_id=owner)
+            second = await ledger_reports.dashboard(
+                gateway=gateway, cache=cache, user_id=owner, cached=await cache.dashboard(owner)
+            )
             assert second.version > first.version
             assert loads(second.body)["accounts"][0]["balance"] == "3.75"
             assert figures(loads(second.body)) == figures(dashboard_of(api, user))

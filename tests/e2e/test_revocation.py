@@ -120,3 +120,25 @@ def test_a_reused_refresh_token_ends_the_access_tokens_of_its_session(
     reused = api.post("/auth/refresh", json={"refresh_token": victim.refresh_token})
     assert_problem(reused, 401, "refresh_token_reused")
     _refused_within_a_second(api, fresh, time.monotonic())
+
+
+def test_the_paths_that_batch_the_session_check_refuse_revoked_tokens_too(
+    api: httpx.Client,
+) -> None:
+    """The balance and the dashboard check the session in the same Redis round
+    trip as their cache read, outside the usual dependency: they must refuse
+    an ended session all the same, with Redis and without its markers."""
+    owner = register_and_login(api)
+    victim = login(api, owner.email)
+    account = api.post(
+        "/services/accounts",
+        headers=owner.headers,
+        json={"name": "A", "type": "cash", "currency": "USD"},
+    ).json()["id"]
+    paths = (f"/services/accounts/{account}/balance", "/services/dashboard")
+    for path in paths:
+        assert api.get(path, headers=victim.headers).status_code == 200  # now cached
+    _logout(api, owner, victim)
+    for path in paths:
+        assert_problem(api.get(path, headers=victim.headers), 401, "token_revoked")
+        assert api.get(path, headers=owner.headers).status_code == 200

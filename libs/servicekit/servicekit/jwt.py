@@ -20,7 +20,7 @@ from jose.exceptions import JOSEError
 
 from servicekit.context import user_id_var
 from servicekit.errors import Unauthorized
-from servicekit.revocation import RevocationList
+from servicekit.revocation import RedisCommand, RevocationList
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "aud", "iss", "sub", "sid", "iat", "jti")
@@ -99,9 +99,29 @@ _bearer = OAuth2PasswordBearer(
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-async def current_principal(
+@dataclass(frozen=True, slots=True)
+class PendingPrincipal:
+    """A principal whose token verified but whose session is not checked yet:
+    `confirm` checks it, together with the caller's own Redis commands in one
+    round trip, and raises if the session has ended. A route that takes this
+    instead of `CurrentUser` must call `confirm` before using the principal."""
+
+    principal: Principal
+    revocations: RevocationList
+
+    async def confirm(self, *also: RedisCommand) -> list[Any] | None:
+        """The results of `also` (None when Redis failed)."""
+        revoked, results = await self.revocations.is_revoked_with(self.principal.session_id, also)
+        if revoked:
+            raise InvalidToken(
+                "this session has ended; log in again", code="token_revoked", headers=_CHALLENGE
+            )
+        return results
+
+
+async def verified_token(
     request: Request, token: Annotated[str | None, Depends(_bearer)]
-) -> Principal:
+) -> PendingPrincipal:
     if not token:
         raise Unauthorized(
             "a bearer access token is required", code="missing_token", headers=_CHALLENGE
@@ -112,13 +132,16 @@ async def current_principal(
     except InvalidToken as exc:
         exc.headers.update(_CHALLENGE)
         raise
-    revocations: RevocationList = request.app.state.revocations
-    if await revocations.is_revoked(principal.session_id):
-        raise InvalidToken(
-            "this session has ended; log in again", code="token_revoked", headers=_CHALLENGE
-        )
     user_id_var.set(str(principal.user_id))
-    return principal
+    return PendingPrincipal(principal, request.app.state.revocations)
+
+
+async def current_principal(
+    pending: Annotated[PendingPrincipal, Depends(verified_token)],
+) -> Principal:
+    await pending.confirm()
+    return pending.principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+UserPendingRevocation = Annotated[PendingPrincipal, Depends(verified_token)]

@@ -19,7 +19,8 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -32,6 +33,7 @@ log = logging.getLogger("servicekit.revocation")
 MARKER_PREFIX = "revoked:"
 SENTINEL = "revoked-sync"
 SessionCheck = Callable[[uuid.UUID], Awaitable[bool]]
+RedisCommand = tuple[Any, ...]  # e.g. ("HGETALL", key)
 
 
 def gateway_session_check(gateway: httpx.AsyncClient) -> SessionCheck:
@@ -60,21 +62,35 @@ class RevocationList:
         self._sentinel_ttl_ms = int(sentinel_ttl_seconds * 1000)
 
     async def is_revoked(self, session_id: uuid.UUID) -> bool:
+        revoked, _ = await self.is_revoked_with(session_id, ())
+        return revoked
+
+    async def is_revoked_with(
+        self, session_id: uuid.UUID, commands: Sequence[RedisCommand]
+    ) -> tuple[bool, list[Any] | None]:
+        """The revocation check, and the caller's own Redis commands in the same
+        round trip (the hot read paths need one anyway). Their results are None
+        when Redis failed; the check then asks db-gateway."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.exists(SENTINEL)
                 pipe.exists(MARKER_PREFIX + str(session_id))
-                synced, marked = await pipe.execute()
+                for command in commands:
+                    pipe.execute_command(*command)
+                synced, marked, *results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             log.warning(
                 "revocation list unreachable; asking db-gateway", extra={"error": repr(exc)}
             )
-            return await self._fallback(session_id)
+            return await self._fallback(session_id), None
+        if isinstance(synced, Exception) or isinstance(marked, Exception):
+            return await self._fallback(session_id), None
+        extra = [None if isinstance(r, Exception) else r for r in results]
         if marked:
-            return True
+            return True, extra
         if not synced:
-            return await self._fallback(session_id)
-        return False
+            return await self._fallback(session_id), extra
+        return False, extra
 
     async def mark(self, session_ids: Iterable[uuid.UUID]) -> None:
         """Best effort: a marker that cannot be written now is copied by the next sync."""

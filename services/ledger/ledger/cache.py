@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,6 +40,8 @@ from typing import Any
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+
+from servicekit.revocation import RedisCommand
 
 log = logging.getLogger("ledger.cache")
 
@@ -162,20 +164,32 @@ class LedgerCache:
         try:
             entry = await self._redis.hgetall(_balance_key(user_id, account_id))
         except (RedisError, OSError) as exc:
-            _BALANCE["fallback"].inc()
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
+            entry = None
+        return self.parse_balance(account_id, entry)
+
+    def balance_read(self, user_id: uuid.UUID, account_id: uuid.UUID) -> RedisCommand:
+        """The Redis command that reads a balance, for callers that batch it with
+        their own (see servicekit.jwt.PendingPrincipal.confirm)."""
+        return ("HGETALL", _balance_key(user_id, account_id))
+
+    def parse_balance(
+        self, account_id: uuid.UUID, entry: Mapping[Any, Any] | None
+    ) -> CachedBalance | Gone | None:
+        """`balance_read`'s result; None (Redis failed) is a fallback."""
+        if entry is None:
+            _BALANCE["fallback"].inc()
             return None
-        fields = {str(k): str(v) for k, v in entry.items()}  # decode_responses=True
-        if "gone" in fields:
+        if "gone" in entry:
             _BALANCE["hit"].inc()
             return GONE
         try:
             cached = CachedBalance(
                 account_id=account_id,
-                currency=fields["currency"],
-                balance=Decimal(fields["balance"]),
-                version=int(fields["version"]),
-                as_of=fields["as_of"],
+                currency=entry["currency"],
+                balance=Decimal(entry["balance"]),
+                version=int(entry["version"]),
+                as_of=entry["as_of"],
             )
         except (KeyError, ValueError, ArithmeticError):
             _BALANCE["miss"].inc()
@@ -185,16 +199,23 @@ class LedgerCache:
 
     async def dashboard(self, user_id: uuid.UUID) -> CachedDashboard | None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hmget(_dashboard_key(user_id), ["floor", "version"])
-                pipe.hget(_dashboard_key(user_id), "body")
-                (floor, version), body = await pipe.execute()
+            entry = await self._redis.hgetall(_dashboard_key(user_id))
         except (RedisError, OSError) as exc:
-            _DASHBOARD["fallback"].inc()
             log.warning("cache read failed; using db-gateway", extra={"error": repr(exc)})
+            entry = None
+        return self.parse_dashboard(entry)
+
+    def dashboard_read(self, user_id: uuid.UUID) -> RedisCommand:
+        return ("HGETALL", _dashboard_key(user_id))
+
+    def parse_dashboard(self, entry: Mapping[Any, Any] | None) -> CachedDashboard | None:
+        """`dashboard_read`'s result: a body at least as new as the floor, or None."""
+        if entry is None:
+            _DASHBOARD["fallback"].inc()
             return None
         try:
-            if version is None or body is None or int(version) < int(floor or 0):
+            version, body = entry.get("version"), entry.get("body")
+            if version is None or body is None or int(version) < int(entry.get("floor") or 0):
                 _DASHBOARD["miss"].inc()
                 return None
             cached = CachedDashboard(version=int(version), body=body.encode())

@@ -3,13 +3,13 @@ decimal places of their currency."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 from ledger.cache import CachedBalance
-from ledger.schemas.accounts import AccountRead, BalanceRead
+from ledger.schemas.accounts import AccountRead
 from ledger.schemas.transactions import SplitRead, TransactionRead
+from servicekit.jsonutil import dumps
 from servicekit.money import format_amount
 
 
@@ -73,11 +73,15 @@ def cached_balance(row: dict[str, Any]) -> CachedBalance:
     )
 
 
-def balance_read(balance: CachedBalance) -> BalanceRead:
-    return BalanceRead(
-        account_id=balance.account_id,
-        currency=balance.currency,
-        balance=format_amount(balance.balance, balance.currency),
-        version=balance.version,
-        as_of=dt.datetime.fromisoformat(balance.as_of),
+def balance_json(balance: CachedBalance) -> bytes:
+    """A BalanceRead as the response body, without building the model: the
+    hottest path of the API."""
+    return dumps(
+        {
+            "account_id": str(balance.account_id),
+            "currency": balance.currency,
+            "balance": format_amount(balance.balance, balance.currency),
+            "version": balance.version,
+            "as_of": balance.as_of,
+        }
     )

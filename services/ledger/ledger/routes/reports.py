@@ -19,7 +19,7 @@ from ledger.schemas.reports import (
     SummaryReport,
 )
 from ledger.services import reports as service
-from servicekit.jwt import CurrentUser
+from servicekit.jwt import CurrentUser, UserPendingRevocation
 
 router = APIRouter(prefix="/services", tags=["reports"], responses=UNAUTHORIZED)
 
@@ -115,7 +115,7 @@ async def budget_status(
 
 @router.get("/dashboard", response_model=Dashboard, responses=NOT_MODIFIED)
 async def dashboard(
-    user: CurrentUser,
+    pending: UserPendingRevocation,
     gateway: Gateway,
     cache: Cache,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -127,7 +127,15 @@ async def dashboard(
     acknowledged write. Send the `ETag` back as `If-None-Match` to get a 304
     while nothing changed (the tag changes with every write and with the
     month)."""
-    view = await service.dashboard(gateway=gateway, cache=cache, user_id=user.user_id)
+    user_id = pending.principal.user_id
+    # the session check and the cache read: one round trip to Redis
+    results = await pending.confirm(cache.dashboard_read(user_id))
+    view = await service.dashboard(
+        gateway=gateway,
+        cache=cache,
+        user_id=user_id,
+        cached=cache.parse_dashboard(results[0] if results else None),
+    )
     tag = f'"{view.version}-{view.month}"'
     if matches(if_none_match, tag):
         raise NotModified(tag)

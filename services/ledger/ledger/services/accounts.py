@@ -89,9 +89,15 @@ async def delete_account(
 
 
 async def get_balance(
-    *, gateway: httpx.AsyncClient, cache: LedgerCache, user_id: uuid.UUID, account_id: uuid.UUID
+    *,
+    gateway: httpx.AsyncClient,
+    cache: LedgerCache,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID,
+    cached: CachedBalance | Gone | None,
 ) -> CachedBalance:
-    cached = await cache.balance(user_id, account_id)
+    """`cached` is what the cache held (read by the caller, together with the
+    token's revocation check); on a miss the database answers and fills it."""
     if isinstance(cached, Gone):
         raise NotFound("account not found")
     if cached is not None:
