@@ -220,3 +220,37 @@ def test_unknown_critical_header_is_rejected(verifier: TokenVerifier) -> None:
     )
     with pytest.raises(InvalidToken):
         verifier.verify(token)
+
+
+def test_a_remembered_token_still_expires(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = sign(claims(exp=int(time.time()) + 60))
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first  # remembered
+    later = time.time() + 60 + 6  # past exp and the leeway
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+    with pytest.raises(InvalidToken):  # and stays refused
+        verifier.verify(token)
+
+
+def test_only_verified_tokens_are_remembered(verifier: TokenVerifier) -> None:
+    good = sign(claims())
+    header, _, signature = good.split(".")
+    forged = f"{header}.{b64json(claims(sub=str(uuid.uuid4())))}.{signature}"
+    verifier.verify(good)
+    for _ in range(2):  # a refused token is refused again, not remembered
+        with pytest.raises(InvalidToken):
+            verifier.verify(forged)
+
+
+def test_the_memory_of_verified_tokens_is_bounded(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(TokenVerifier, "REMEMBERED", 3)
+    tokens = [sign(claims()) for _ in range(5)]
+    for token in tokens:
+        assert verifier.verify(token).user_id == USER_ID
+    assert verifier.remembered == 3

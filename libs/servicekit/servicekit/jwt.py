@@ -41,14 +41,38 @@ class InvalidToken(Unauthorized):
 
 
 class TokenVerifier:
+    # Clients send the same token for its whole lifetime: a verified token is
+    # remembered (bounded, oldest first out) so the signature and the claims are
+    # checked once, not on every request. Expiry is still checked every time;
+    # revocation is not this class's business (see current_principal).
+    REMEMBERED = 4096
+
     def __init__(self, keys: dict[str, str], *, issuer: str, audience: str) -> None:
         if not keys:
             raise ValueError("at least one verification key is required")
         self._keys = dict(keys)
         self.issuer = issuer
         self.audience = audience
+        self._verified: dict[str, Principal] = {}
 
     def verify(self, token: str) -> Principal:
+        principal = self._verified.get(token)
+        if principal is not None:
+            if principal.expires_at + LEEWAY_SECONDS > time.time():
+                return principal
+            del self._verified[token]
+            raise InvalidToken("token is invalid or expired")
+        principal = self._verify(token)
+        if len(self._verified) >= self.REMEMBERED:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = principal
+        return principal
+
+    @property
+    def remembered(self) -> int:
+        return len(self._verified)
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except JOSEError as exc:
@@ -74,9 +98,14 @@ class TokenVerifier:
             )
         except JOSEError as exc:
             raise InvalidToken("token is invalid or expired") from exc
-        iat = claims.get("iat")
-        if isinstance(iat, bool) or not isinstance(iat, int) or iat > time.time() + LEEWAY_SECONDS:
+        now = time.time()
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if isinstance(iat, bool) or not isinstance(iat, int) or iat > now + LEEWAY_SECONDS:
             raise InvalidToken("token is not valid yet")
+        # checked by jose too; again here on the clock `verify` also uses, so a
+        # remembered token and a fresh one expire at the same moment
+        if isinstance(exp, bool) or not isinstance(exp, int) or exp + LEEWAY_SECONDS <= now:
+            raise InvalidToken("token is invalid or expired")
         try:
             return Principal(
                 user_id=uuid.UUID(str(claims["sub"])),
