@@ -11,16 +11,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import Select, Table, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_gateway import schemas
 from db_gateway.accounts import AccountArchived, check_scale
 from db_gateway.models import (
-    Account,
     Allocation,
     Category,
     IdempotencyRecord,
@@ -30,6 +29,7 @@ from db_gateway.models import (
 )
 from db_gateway.postings import (
     Leg,
+    LockedAccount,
     apply,
     begin_write,
     current_legs,
@@ -42,6 +42,10 @@ from servicekit.errors import NotFound, PreconditionFailed, Unprocessable
 
 OPENING = "opening"
 FieldErrors = list[dict[str, str]]
+# Core tables for the write path: no ORM state to build and track per statement
+_transactions = cast(Table, Transaction.__table__)
+_allocations = cast(Table, Allocation.__table__)
+_idempotency = cast(Table, IdempotencyRecord.__table__)
 
 
 class IdempotencyConflict(Unprocessable):
@@ -57,8 +61,8 @@ class _Checked:
     """A draft that passed every check, with what writing it needs."""
 
     draft: schemas.TransactionDraft
-    source: Account
-    target: Account | None
+    source: LockedAccount
+    target: LockedAccount | None
     legs: list[Leg]
 
 
@@ -203,8 +207,8 @@ async def _legs(
     session: AsyncSession,
     user_id: uuid.UUID,
     draft: schemas.TransactionDraft,
-    source: Account,
-    target: Account | None,
+    source: LockedAccount,
+    target: LockedAccount | None,
 ) -> list[Leg]:
     """The postings: money leaves one account and arrives in another, and in
     each currency the amounts sum to zero."""
@@ -261,7 +265,7 @@ async def _write_allocations(
         return
     parts: list[schemas.SplitDraft | None] = [*draft.splits] or [None]
     await session.execute(
-        insert(Allocation),
+        insert(_allocations),
         [
             {
                 "transaction_id": tx_id,
@@ -277,24 +281,31 @@ async def _write_allocations(
     )
 
 
-async def _claim_key(
-    session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost, tx_id: uuid.UUID
+async def _store_key(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    draft: schemas.TransactionPost,
+    written: schemas.TransactionWritten,
 ) -> bool:
-    claimed = (
+    """Record the key with what this request answers (the transaction as it was
+    posted; the balances are left out: by the time of a replay they may have
+    moved). False when another request with the key committed first."""
+    assert written.transaction is not None
+    stored = (
         await session.execute(
-            pg_insert(IdempotencyRecord)
+            pg_insert(_idempotency)
             .values(
                 user_id=user_id,
                 key=draft.idempotency_key,
                 request_hash=bytes.fromhex(draft.request_hash or ""),
-                transaction_id=tx_id,
-                response={},
+                transaction_id=written.transaction.id,
+                response=written.model_copy(update={"balances": []}).model_dump(mode="json"),
             )
             .on_conflict_do_nothing()
-            .returning(IdempotencyRecord.key)
+            .returning(_idempotency.c.key)
         )
     ).scalar_one_or_none()
-    return claimed is not None
+    return stored is not None
 
 
 async def _replay(
@@ -331,34 +342,46 @@ async def post_transaction(
             return replayed
     version = await begin_write(session, user_id)
     tx_id = uuid.uuid4()
-    # Under the user's lock: a concurrent request with the same key either
-    # committed before us (then we replay it) or waits for us.
-    if draft.idempotency_key is not None and not await _claim_key(session, user_id, draft, tx_id):
-        replayed = await _replay(session, user_id, draft)
-        assert replayed is not None
-        return replayed
     checked = await _check(session, user_id, draft)
-    await session.execute(
-        insert(Transaction).values(id=tx_id, user_id=user_id, **_columns(checked))
-    )
+    columns = _columns(checked)
+    stamped = (
+        await session.execute(
+            insert(_transactions)
+            .values(id=tx_id, user_id=user_id, **columns)
+            .returning(
+                _transactions.c.seq,
+                _transactions.c.version,
+                _transactions.c.created_at,
+                _transactions.c.updated_at,
+            )
+        )
+    ).one()
     await write_legs(session, user_id, tx_id, checked.legs)
     await _write_allocations(session, user_id, tx_id, draft)
     balances = await apply(session, net_change([], checked.legs))
     written = schemas.TransactionWritten(
-        transaction=await _read_one(session, user_id, tx_id),
+        # what was just written, not read back
+        transaction=schemas.TransactionRead(
+            id=tx_id,
+            **{k: v for k, v in columns.items() if k in _READ_COLUMNS},
+            splits=[
+                schemas.SplitRead(
+                    category_id=s.category_id, amount=s.amount, description=s.description
+                )
+                for s in draft.splits
+            ],
+            **stamped._asdict(),
+        ),
         balances=balances,
         ledger_version=version,
     )
-    if draft.idempotency_key is not None:
-        # The replay answers with what this request answered: the transaction as
-        # it was posted. (Balances are left out: by then they may have moved.)
-        await session.execute(
-            update(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == draft.idempotency_key
-            )
-            .values(response=written.model_copy(update={"balances": []}).model_dump(mode="json"))
-        )
+    # Under the user's lock, a concurrent request with the same key has either
+    # committed before us (the key is taken: drop our work, replay theirs) or
+    # waits for us.
+    if draft.idempotency_key is not None and not await _store_key(session, user_id, draft, written):
+        replayed = await _replay(session, user_id, draft)
+        assert replayed is not None
+        return replayed
     await session.commit()
     return written
 
