@@ -8,7 +8,7 @@ from typing import Any
 
 from ledger.cache import CachedBalance
 from ledger.schemas.accounts import AccountRead
-from ledger.schemas.transactions import SplitRead, TransactionRead
+from ledger.schemas.transactions import TransactionRead
 from servicekit.jsonutil import dumps
 from servicekit.money import format_amount
 
@@ -32,34 +32,42 @@ def account_read(row: dict[str, Any]) -> AccountRead:
     )
 
 
-def transaction_read(row: dict[str, Any]) -> TransactionRead:
+def transaction_public(row: dict[str, Any]) -> dict[str, Any]:
+    """A transaction as db-gateway sent it, as the API shows it (TransactionRead's
+    fields, in order), as plain data: pages and writes are serialised once,
+    without building a model per transaction."""
     currency = row["currency"]
-    return TransactionRead(
-        id=row["id"],
-        type=row["type"],
-        account_id=row["account_id"],
-        to_account_id=row["to_account_id"],
-        amount=money(row["amount"], currency),
-        currency=currency,
-        to_amount=money(row["to_amount"], row["to_currency"]) if row["to_amount"] else None,
-        to_currency=row["to_currency"],
-        category_id=row["category_id"],
-        splits=[
-            SplitRead(
-                category_id=s["category_id"],
-                amount=money(s["amount"], currency),
-                description=s["description"],
-            )
+    to_currency = row["to_currency"]
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "account_id": row["account_id"],
+        "to_account_id": row["to_account_id"],
+        "amount": money(row["amount"], currency),
+        "currency": currency,
+        "to_amount": money(row["to_amount"], to_currency) if row["to_amount"] else None,
+        "to_currency": to_currency,
+        "category_id": row["category_id"],
+        "splits": [
+            {
+                "category_id": s["category_id"],
+                "amount": money(s["amount"], currency),
+                "description": s["description"],
+            }
             for s in row["splits"]
         ],
-        date=row["date"],
-        description=row["description"],
-        notes=row["notes"],
-        tags=row["tags"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+        "date": row["date"],
+        "description": row["description"],
+        "notes": row["notes"],
+        "tags": row["tags"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def transaction_read(row: dict[str, Any]) -> TransactionRead:
+    return TransactionRead.model_validate(transaction_public(row))
 
 
 def cached_balance(row: dict[str, Any]) -> CachedBalance:

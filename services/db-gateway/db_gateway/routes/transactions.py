@@ -7,24 +7,29 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from db_gateway import schemas, transactions
 from db_gateway.db import DbSession
 from db_gateway.routes.security import Limit, Seq, internal_router
+from servicekit.jsonutil import dumps
 
 router = internal_router()
 Amount = Annotated[Decimal | None, Query(gt=0, max_digits=19, decimal_places=4)]
 
 
-@router.post("/users/{user_id}/transactions", status_code=201)
+@router.post(
+    "/users/{user_id}/transactions", status_code=201, response_model=schemas.TransactionWritten
+)
 async def post_transaction(
     user_id: uuid.UUID, draft: schemas.TransactionPost, session: DbSession
-) -> schemas.TransactionWritten:
-    return await transactions.post_transaction(session=session, user_id=user_id, draft=draft)
+) -> Response:
+    written = await transactions.post_transaction(session=session, user_id=user_id, draft=draft)
+    # serialised once, by pydantic, not validated again on the way out
+    return Response(written.model_dump_json(), status_code=201, media_type="application/json")
 
 
-@router.get("/users/{user_id}/transactions")
+@router.get("/users/{user_id}/transactions", response_model=schemas.TransactionPage)
 async def list_transactions(
     user_id: uuid.UUID,
     session: DbSession,
@@ -40,7 +45,7 @@ async def list_transactions(
     min_amount: Amount = None,
     max_amount: Amount = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
-) -> schemas.TransactionPage:
+) -> Response:
     before = (before_date, before_seq) if before_date and before_seq is not None else None
     filters = transactions.Filters(
         account_id=account_id,
@@ -53,11 +58,10 @@ async def list_transactions(
         max_amount=max_amount,
         tag=tag,
     )
-    return schemas.TransactionPage(
-        items=await transactions.list_transactions(
-            session=session, user_id=user_id, limit=limit, before=before, filters=filters
-        )
+    rows = await transactions.list_transaction_rows(
+        session=session, user_id=user_id, limit=limit, before=before, filters=filters
     )
+    return Response(dumps({"items": rows}), media_type="application/json")
 
 
 @router.get("/users/{user_id}/transactions/{transaction_id}")

@@ -28,6 +28,7 @@ from ledger.schemas.transactions import (
 )
 from ledger.services import transactions as service
 from servicekit.errors import field_error
+from servicekit.jsonutil import dumps
 from servicekit.jwt import CurrentUser
 from servicekit.money import parse_positive_amount
 
@@ -47,15 +48,19 @@ AmountFilter = Annotated[
 ]
 
 
-@router.post("", status_code=201, responses={**NOT_FOUND, **INVALID, **CONFLICT})
+@router.post(
+    "",
+    status_code=201,
+    response_model=TransactionRead,
+    responses={**NOT_FOUND, **INVALID, **CONFLICT},
+)
 async def post_transaction(
     body: TransactionCreate,
     user: CurrentUser,
     gateway: Gateway,
     cache: Cache,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> TransactionRead:
+) -> Response:
     """Record an expense, an income or a transfer between two of your accounts
     (across currencies with `to_amount`: what arrives).
 
@@ -71,10 +76,16 @@ async def post_transaction(
         draft=body,
         idempotency_key=idempotency_key,
     )
+    headers = {"ETag": etag(posted.transaction["version"])}
     if posted.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["ETag"] = etag(posted.transaction.version)
-    return posted.transaction
+        headers["Idempotent-Replayed"] = "true"
+    return _json(posted.transaction, headers, status_code=201)
+
+
+def _json(body: object, headers: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    # the body is plain data, serialised once (the route's response_model
+    # documents it): no model is built and validated per transaction
+    return Response(dumps(body), status_code, headers, media_type="application/json")
 
 
 def _amount(name: str, value: str | None) -> str | None:
@@ -86,7 +97,7 @@ def _amount(name: str, value: str | None) -> str | None:
         raise field_error(name, str(exc)) from exc
 
 
-@router.get("", responses=INVALID)
+@router.get("", response_model=TransactionPage, responses=INVALID)
 async def list_transactions(
     user: CurrentUser,
     gateway: Gateway,
@@ -109,7 +120,7 @@ async def list_transactions(
     min_amount: AmountFilter = None,
     max_amount: AmountFilter = None,
     tag: Annotated[str | None, Query(min_length=1, max_length=50), SearchText] = None,
-) -> TransactionPage:
+) -> Response:
     """Your transactions, newest first (by date, then by entry order), with any
     combination of filters. Follow `next_cursor` for the next page; pages stay
     stable while new transactions arrive."""
@@ -126,28 +137,32 @@ async def list_transactions(
         "max_amount": _amount("max_amount", max_amount),
         "tag": tag.strip().lower() if tag else None,
     }
-    return await service.list_transactions(
+    page = await service.list_transactions(
         gateway=gateway,
         user_id=user.user_id,
         limit=limit,
         cursor=cursor,
         filters={k: str(v) for k, v in filters.items() if v is not None},
     )
+    return _json(page)
 
 
-@router.get("/{transaction_id}", responses=NOT_FOUND)
+@router.get("/{transaction_id}", response_model=TransactionRead, responses=NOT_FOUND)
 async def get_transaction(
-    transaction_id: uuid.UUID, user: CurrentUser, gateway: Gateway, response: Response
-) -> TransactionRead:
+    transaction_id: uuid.UUID, user: CurrentUser, gateway: Gateway
+) -> Response:
     """One transaction; its `ETag` is what `If-Match` takes when you edit it."""
     transaction = await service.get_transaction(
         gateway=gateway, user_id=user.user_id, transaction_id=transaction_id
     )
-    response.headers["ETag"] = etag(transaction.version)
-    return transaction
+    return _json(transaction, {"ETag": etag(transaction["version"])})
 
 
-@router.patch("/{transaction_id}", responses={**NOT_FOUND, **INVALID, **CONFLICT, **STALE})
+@router.patch(
+    "/{transaction_id}",
+    response_model=TransactionRead,
+    responses={**NOT_FOUND, **INVALID, **CONFLICT, **STALE},
+)
 async def update_transaction(
     transaction_id: uuid.UUID,
     body: TransactionUpdate,
@@ -155,8 +170,7 @@ async def update_transaction(
     gateway: Gateway,
     cache: Cache,
     if_match: IfMatch,
-    response: Response,
-) -> TransactionRead:
+) -> Response:
     """Edit a transaction; every balance it touched (before and after) moves by
     exactly the difference. With `If-Match`, an edit based on an older version
     is refused with 412 instead of overwriting someone else's change."""
@@ -168,8 +182,7 @@ async def update_transaction(
         change=body,
         if_match=if_match,
     )
-    response.headers["ETag"] = etag(transaction.version)
-    return transaction
+    return _json(transaction, {"ETag": etag(transaction["version"])})
 
 
 @router.delete(

@@ -15,13 +15,12 @@ from ledger.cache import LedgerCache
 from ledger.cursor import decode_cursor, encode_cursor
 from ledger.schemas.transactions import (
     TransactionCreate,
-    TransactionPage,
-    TransactionRead,
     TransactionUpdate,
 )
 from ledger.services.common import cursor_int, users
 from servicekit.errors import field_error
 from servicekit.http import send
+from servicekit.jsonutil import loads
 
 IDEMPOTENT_REPLAYS = Counter(
     "ledger_idempotent_replays",
@@ -31,7 +30,7 @@ IDEMPOTENT_REPLAYS = Counter(
 
 @dataclass(frozen=True, slots=True)
 class Posted:
-    transaction: TransactionRead
+    transaction: dict[str, Any]  # as views.transaction_public shapes it
     replayed: bool
 
 
@@ -66,12 +65,14 @@ async def post_transaction(
     body = draft.model_dump(mode="json")
     if idempotency_key is not None:
         body |= {"idempotency_key": idempotency_key, "request_hash": request_fingerprint(draft)}
-    result = (await send(gateway, "POST", f"{users(user_id)}/transactions", json=body)).json()
+    result = loads(
+        (await send(gateway, "POST", f"{users(user_id)}/transactions", json=body)).content
+    )
     transaction = await _written(cache, user_id, result)
     assert transaction is not None
     if result["replayed"]:
         IDEMPOTENT_REPLAYS.inc()
-    return Posted(transaction=views.transaction_read(transaction), replayed=result["replayed"])
+    return Posted(transaction=views.transaction_public(transaction), replayed=result["replayed"])
 
 
 async def update_transaction(
@@ -82,14 +83,14 @@ async def update_transaction(
     transaction_id: uuid.UUID,
     change: TransactionUpdate,
     if_match: int | None,
-) -> TransactionRead:
+) -> dict[str, Any]:
     body = change.model_dump(mode="json", exclude_unset=True) | {"if_match": if_match}
     result = await send(
         gateway, "PATCH", f"{users(user_id)}/transactions/{transaction_id}", json=body
     )
-    transaction = await _written(cache, user_id, result.json())
+    transaction = await _written(cache, user_id, loads(result.content))
     assert transaction is not None
-    return views.transaction_read(transaction)
+    return views.transaction_public(transaction)
 
 
 async def delete_transaction(
@@ -114,7 +115,8 @@ async def list_transactions(
     limit: int,
     cursor: str | None,
     filters: dict[str, str],
-) -> TransactionPage:
+) -> dict[str, Any]:
+    """A TransactionPage, as plain data."""
     params: dict[str, Any] = {"limit": limit + 1, **filters}
     if cursor:
         position = decode_cursor(cursor, frozenset({"d", "s"}))
@@ -123,18 +125,19 @@ async def list_transactions(
         except ValueError as exc:
             raise field_error("cursor", "is not a cursor this API returned") from exc
         params["before_seq"] = cursor_int(position["s"])
-    rows = (await send(gateway, "GET", f"{users(user_id)}/transactions", params=params)).json()[
-        "items"
-    ]
+    response = await send(gateway, "GET", f"{users(user_id)}/transactions", params=params)
+    rows = loads(response.content)["items"]
     page, more = rows[:limit], len(rows) > limit
-    return TransactionPage(
-        items=[views.transaction_read(r) for r in page],
-        next_cursor=encode_cursor({"d": page[-1]["date"], "s": page[-1]["seq"]}) if more else None,
-    )
+    return {
+        "items": [views.transaction_public(r) for r in page],
+        "next_cursor": (
+            encode_cursor({"d": page[-1]["date"], "s": page[-1]["seq"]}) if more else None
+        ),
+    }
 
 
 async def get_transaction(
     *, gateway: httpx.AsyncClient, user_id: uuid.UUID, transaction_id: uuid.UUID
-) -> TransactionRead:
+) -> dict[str, Any]:
     response = await send(gateway, "GET", f"{users(user_id)}/transactions/{transaction_id}")
-    return views.transaction_read(response.json())
+    return views.transaction_public(loads(response.content))
