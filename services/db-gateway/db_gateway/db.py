@@ -44,9 +44,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        # a connection broken by a Postgres restart is noticed and replaced
-        # before a request uses it
-        pool_pre_ping=True,
+        # No ping before every checkout: it was a round trip per request. After
+        # a Postgres restart, the first statement on a broken connection fails
+        # (a 503, "retry"), and SQLAlchemy then invalidates every connection
+        # of the pool made before the failure, so the next requests reconnect.
+        pool_pre_ping=False,
         pool_recycle=1800,
         # errors are logged: their SQL parameters (hashes, emails, amounts) are not
         hide_parameters=True,

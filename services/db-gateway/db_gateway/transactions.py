@@ -13,7 +13,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    LargeBinary,
+    Select,
+    Table,
+    column,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -313,20 +329,41 @@ async def _replay(
 ) -> schemas.TransactionWritten | None:
     record = (
         await session.execute(
-            select(IdempotencyRecord.request_hash, IdempotencyRecord.response).where(
-                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == draft.idempotency_key
+            select(_idempotency.c.request_hash, _idempotency.c.response).where(
+                _idempotency.c.user_id == user_id, _idempotency.c.key == draft.idempotency_key
             )
         )
     ).one_or_none()
     if record is None:
         return None
     await session.rollback()
-    if record.request_hash != bytes.fromhex(draft.request_hash or ""):
+    return _replayed(record.request_hash, record.response, draft)
+
+
+def _replayed(
+    request_hash: bytes, response: dict[str, Any], draft: schemas.TransactionPost
+) -> schemas.TransactionWritten:
+    if request_hash != bytes.fromhex(draft.request_hash or ""):
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request body",
             errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}],
         )
-    return schemas.TransactionWritten.model_validate({**record.response, "replayed": True})
+    return schemas.TransactionWritten.model_validate({**response, "replayed": True})
+
+
+# the user's lock, and whether the key was used already, in one round trip
+_BEGIN_KEYED_WRITE = text(
+    """
+    UPDATE users SET ledger_version = ledger_version + 1 WHERE id = :user_id
+    RETURNING ledger_version,
+        (SELECT request_hash FROM idempotency_records WHERE user_id = :user_id AND key = :key),
+        (SELECT response FROM idempotency_records WHERE user_id = :user_id AND key = :key)
+    """
+).columns(
+    column("ledger_version", BigInteger),
+    column("request_hash", LargeBinary),
+    column("response", JSONB),
+)
 
 
 async def post_transaction(
@@ -334,13 +371,22 @@ async def post_transaction(
 ) -> schemas.TransactionWritten:
     """Write a transaction, its postings and allocations, the new balances and
     the idempotency record, all at once."""
-    if draft.idempotency_key is not None:
+    if draft.idempotency_key is None:
+        version = await begin_write(session, user_id)
+    else:
         if draft.request_hash is None:
             raise Unprocessable("request_hash is required with idempotency_key")
-        # A retry of a finished request is answered without taking any lock.
-        if (replayed := await _replay(session, user_id, draft)) is not None:
-            return replayed
-    version = await begin_write(session, user_id)
+        taken = (
+            await session.execute(
+                _BEGIN_KEYED_WRITE, {"user_id": user_id, "key": draft.idempotency_key}
+            )
+        ).one_or_none()
+        if taken is None:
+            raise NotFound("user not found")
+        if taken.request_hash is not None:  # a retry of a finished request: its answer
+            await session.rollback()
+            return _replayed(taken.request_hash, taken.response, draft)
+        version = int(taken.ledger_version)
     tx_id = uuid.uuid4()
     checked = await _check(session, user_id, draft)
     columns = _columns(checked)
