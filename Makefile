@@ -5,12 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help run test lint format deps system-deps clean lock images secrets deploy postman bench
+.PHONY: help run test lint audit format deps system-deps clean lock images secrets deploy postman bench
 
 help:
 	@echo "make run    start Postgres, Redis, the three services and nginx on http://127.0.0.1:$${INGRESS_PORT:-8080}"
 	@echo "make test   lint, type-check and run every test against real Postgres, Redis and nginx"
-	@echo "make lint   ruff + mypy only; make format rewrites the code style"
+	@echo "make lint   ruff, mypy and the dependency audit; make format rewrites the code style"
+	@echo "make audit  every locked dependency against the known vulnerabilities (pip-audit)"
 	@echo "make lock   re-lock requirements/*.txt from pyproject.toml (with hashes)"
 	@echo "make images build the three service images (docker, or inside minikube)"
 	@echo "make secrets fill deploy/base/secrets.env with random values (kept if present)"
@@ -38,7 +39,13 @@ run: deps
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs services devstack tests bench
+	$(BIN)/mypy libs services devstack tests bench scripts
+	$(BIN)/python scripts/audit.py
+
+# pip-audit over requirements/*.txt; accepted findings, each with its reason, are
+# in requirements/audit-exceptions.toml (see scripts/audit.py).
+audit: $(INSTALLED)
+	$(BIN)/python scripts/audit.py
 
 test: deps lint
 	$(BIN)/python -m pytest
