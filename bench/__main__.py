@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import secrets
 import sys
 import time
@@ -28,8 +29,10 @@ from bench.ceilings import (
 from bench.history import page_sql_ms
 from bench.pg import Postgres
 from bench.probe import Probe, probe_for
+from bench.report import RESULTS
 from bench.scenarios import check_gets, check_login, check_transfer, prime_gets, write_files
 from bench.seed import MANIFEST, Manifest, SeedFailed, login_all, seed, verify
+from bench.soak import soak
 from bench.stack import PORT_BASE, STATE, DevStack, StackInfo, log, port_of, service_rss
 from bench.wrkrun import WrkResult, run_wrk, wrk_binary
 
@@ -53,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(SCENARIOS)} (ceilings follow)",
     )
     parser.add_argument(
-        "--skip-seed", action="store_true", help="reuse the seeded .devstack/bench state"
+        "--skip-seed", action="store_true", help="reuse the seeded state of --state-dir"
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per service")
     parser.add_argument(
@@ -68,7 +71,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2,
         help="connections for the 1k-vs-100k page comparison (latency, not queueing)",
     )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="instead of the table: hold balance reads and transfers at --soak-connections"
+        " each for SECONDS; fails on any error, timeout, pool timeout or memory growth",
+    )
+    parser.add_argument("--soak-connections", type=int, default=256, help="per path")
     parser.add_argument("--port-base", type=int, default=PORT_BASE)
+    parser.add_argument(
+        "--state-dir", type=Path, default=STATE, help="the bench stack's state (and seed)"
+    )
     parser.add_argument("--users", type=int, default=100, help="seeded users")
     parser.add_argument(
         "--per-user", type=int, default=1000, help="transactions of each seeded user"
@@ -96,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "workers",
         "users",
         "history_connections",
+        "soak_connections",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -163,17 +179,22 @@ def _fresh(arg: str) -> str:
     return f"bench-{secrets.token_hex(4)}" if arg == "{run-id}" else arg
 
 
-def measure_round(ctx: Context, number: int) -> dict[str, Any]:
-    args = ctx.args
-    log(f"round {number}: logging the seeded users in for fresh access tokens")
+def fresh_files(ctx: Context) -> dict[str, Path]:
+    """The wrk input files, with fresh access tokens for every seeded user."""
     users = ctx.manifest.users
     tokens = asyncio.run(login_all(ctx.auth_urls, users, concurrency=2 * len(ctx.auth_urls)))
-    files = write_files(
+    return write_files(
         ctx.info.state / "wrk",
         ctx.manifest,
         dict(zip([u.email for u in users], tokens, strict=True)),
         ctx.today,
     )
+
+
+def measure_round(ctx: Context, number: int) -> dict[str, Any]:
+    args = ctx.args
+    log(f"round {number}: logging the seeded users in for fresh access tokens")
+    files = fresh_files(ctx)
     ingress = ctx.info.ingress
     scenarios: dict[str, Any] = {}
     ceilings: dict[str, Any] = {}
@@ -303,12 +324,47 @@ def notes(args: argparse.Namespace, result: dict[str, Any], ctx: Context) -> lis
     return found
 
 
+def run_soak(ctx: Context, host: dict[str, Any], started: float) -> int:
+    """--soak: the load-held run; its own JSON file (latest.json keeps the table)."""
+    files = fresh_files(ctx)
+    check_gets(ctx.info.ingress, files["balance"])
+    prime_gets(ctx.info.ingress, files["balance"])
+    check_transfer(ctx.info.ingress, files["transfer"], ctx.today)
+    result = soak(
+        ctx.info,
+        files,
+        run_id=_fresh("{run-id}"),
+        today=ctx.today.isoformat(),
+        seconds=ctx.args.soak,
+        connections=ctx.args.soak_connections,
+        settle=max(ctx.args.settle, 5),
+    )
+    after = verify(ctx.pg)
+    if any(after.values()):
+        result["problems"].append(f"the books do not balance after the soak: {after}")
+    report = {
+        "timestamp": reporting.utc_stamp(),
+        "git": reporting.git_commit(),
+        "machine": host | {"loadavg_end": reporting.machine()["loadavg_start"]},
+        "stack": {"workers": ctx.args.workers, "replicas": ctx.args.replicas},
+        "soak": result,
+        "verification_after_run": after,
+        "runtime_s": round(time.monotonic() - started, 1),
+    }
+    path = RESULTS / "soak" / f"{report['timestamp']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    verdict = "FAILED: " + "; ".join(result["problems"]) if result["problems"] else "held"
+    log(f"soak {verdict}; wrote {path}")
+    return 1 if result["problems"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk_binary()
     started = time.monotonic()
     host = reporting.machine()  # load average before anything of ours runs
-    state: Path = STATE
+    state: Path = args.state_dir.resolve()
     if args.skip_seed and not (state / MANIFEST).exists():
         print(f"--skip-seed: no seeded state in {state}; run without it first", file=sys.stderr)
         return 2
@@ -336,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
             manifest.save(state)
         today = dt.datetime.now(dt.UTC).date()
         wants = set(args.scenarios)
+        if args.soak:
+            return run_soak(Context(args, info, manifest, pg, None, 0, today), host, started)
         pairs = prepare_pairs(pg, manifest) if "transfer" in wants else 0
         if wants & {"balance", "dashboard", "page"}:
             hello = HelloCeiling(state, args.port_base, args.workers)

@@ -500,5 +500,28 @@ def test_the_bench_help_runs() -> None:
         text=True,
         check=True,
     )
-    for option in ("--duration", "--connections", "--repeat", "--scenarios", "--skip-seed"):
+    for option in (
+        "--duration",
+        "--connections",
+        "--repeat",
+        "--scenarios",
+        "--skip-seed",
+        "--soak",
+        "--state-dir",
+    ):
         assert option in done.stdout
+
+
+def test_the_soak_reads_pool_timeouts_over_every_label_set() -> None:
+    from bench.soak import counter_sum
+
+    metrics = (
+        "# HELP db_pool_timeouts_total Requests that waited too long\n"
+        "# TYPE db_pool_timeouts_total counter\n"
+        'db_pool_timeouts_total{pool="a"} 2.0\n'
+        "db_pool_timeouts_total 1.0\n"
+        "db_pool_timeouts_created 1.7e9\n"
+        "other_db_pool_timeouts_total 5.0\n"
+    )
+    assert counter_sum(metrics, "db_pool_timeouts_total") == 3.0
+    assert counter_sum("", "db_pool_timeouts_total") == 0.0
