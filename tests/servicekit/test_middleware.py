@@ -13,12 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from servicekit import app as app_module
 from servicekit.app import build_app
 from servicekit.context import request_id_var
 from servicekit.http import create_http_client
 from servicekit.logging import JsonFormatter
+from servicekit.middleware import RequestContextMiddleware
 from servicekit.settings import ServiceSettings
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -160,6 +162,27 @@ async def test_access_line_logs_the_status_actually_sent(
 
     [line] = access_lines.requests()
     assert line["status"] == 422
+
+
+async def test_a_request_whose_client_left_unanswered_is_logged_as_499(
+    access_lines: JsonLines,
+) -> None:
+    # the caller died while sending its body (tests/e2e/test_bank.py kills
+    # ledger replicas mid-request): nothing is answered, and it is not a 500
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "http.disconnect"
+
+    async def gone() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def nowhere(message: Message) -> None:
+        raise AssertionError(f"nothing is sent to a client that left: {message}")
+
+    scope: Scope = {"type": "http", "method": "POST", "path": "/items", "headers": []}
+    await RequestContextMiddleware(app)(scope, gone, nowhere)
+
+    [line] = access_lines.requests()
+    assert line["status"] == 499
 
 
 @pytest.mark.parametrize("probe", ["/healthz", "/readyz"])

@@ -53,7 +53,9 @@ class RequestContextMiddleware:
         if not quiet:
             metrics.request_started()
         started = time.perf_counter()
-        status = 500
+        # nginx's code for a request whose client left before any answer (e.g. a
+        # caller that crashed mid-request): no response is sent, and it is no 500
+        status = 499
         response_started = False
 
         async def send_with_id(message: Message) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import asyncpg.exceptions  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.responses import Response
@@ -55,6 +56,29 @@ async def _database_unavailable(_: Request, exc: Exception) -> Response:
     )
 
 
+# What asyncpg raises when Postgres is going away, coming back or too slow, which
+# SQLAlchemy passes on as a plain DBAPIError: shutting down, starting up, a
+# connection ended by the server (class 57 and 08), a statement or lock
+# timeout, and a connection left mid-protocol by such an interruption.
+_TRANSIENT = (
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    cause: BaseException | None = exc
+    for _ in range(5):  # DBAPIError <- the dialect's error <- asyncpg's
+        if cause is None:
+            break
+        if isinstance(cause, _TRANSIENT):
+            return await _database_unavailable(request, exc)
+        cause = cause.__cause__
+    raise exc  # anything else is a bug: the 500 the app answers for one
+
+
 async def _pool_exhausted(request: Request, exc: Exception) -> Response:
     # every connection busy for DB_POOL_TIMEOUT: counted, as it means the pool
     # (or Postgres behind it) is too small for the load
@@ -76,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     for exc_type in (OperationalError, InterfaceError, OSError):
         app.add_exception_handler(exc_type, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
     return app
 

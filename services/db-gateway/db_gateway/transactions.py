@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db_gateway import schemas
 from db_gateway.accounts import AccountArchived, check_scale
 from db_gateway.models import (
+    Account,
     Allocation,
     Category,
     IdempotencyRecord,
@@ -60,6 +61,7 @@ OPENING = "opening"
 FieldErrors = list[dict[str, str]]
 # Core tables for the write path: no ORM state to build and track per statement
 _transactions = cast(Table, Transaction.__table__)
+_accounts = cast(Table, Account.__table__)
 _allocations = cast(Table, Allocation.__table__)
 _idempotency = cast(Table, IdempotencyRecord.__table__)
 
@@ -337,18 +339,58 @@ async def _replay(
     if record is None:
         return None
     await session.rollback()
-    return _replayed(record.request_hash, record.response, draft)
+    return await _replayed(session, user_id, record.request_hash, record.response, draft)
 
 
-def _replayed(
-    request_hash: bytes, response: dict[str, Any], draft: schemas.TransactionPost
+async def _replayed(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    request_hash: bytes,
+    response: dict[str, Any],
+    draft: schemas.TransactionPost,
 ) -> schemas.TransactionWritten:
+    """The first answer of a key (after the caller rolled back its own work),
+    with the balances of its accounts as they are now: the first attempt's
+    cache update may have been lost with its caller (a crash between the
+    commit and the cache write, or an answer that never arrived), and the
+    retry is what puts them right. Committed values, read now, so writing
+    them through can only move a cache entry forward."""
     if request_hash != bytes.fromhex(draft.request_hash or ""):
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request body",
             errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}],
         )
-    return schemas.TransactionWritten.model_validate({**response, "replayed": True})
+    replayed = schemas.TransactionWritten.model_validate({**response, "replayed": True})
+    if replayed.transaction is None:
+        return replayed
+    touched = {replayed.transaction.account_id, replayed.transaction.to_account_id} - {None}
+    rows = await session.execute(
+        select(
+            _accounts.c.id,
+            _accounts.c.currency,
+            _accounts.c.balance,
+            _accounts.c.version,
+            _accounts.c.updated_at,
+        )
+        .where(
+            _accounts.c.user_id == user_id,
+            _accounts.c.id.in_(touched),
+            _accounts.c.system_role.is_(None),
+        )
+        .order_by(_accounts.c.id)
+    )
+    balances = [
+        schemas.BalanceRead(
+            account_id=r.id,
+            currency=r.currency,
+            balance=r.balance,
+            version=r.version,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+    await session.rollback()  # ends the read here, not after the answer is sent
+    return replayed.model_copy(update={"balances": balances})
 
 
 # the user's lock, and whether the key was used already, in one round trip
@@ -385,7 +427,7 @@ async def post_transaction(
             raise NotFound("user not found")
         if taken.request_hash is not None:  # a retry of a finished request: its answer
             await session.rollback()
-            return _replayed(taken.request_hash, taken.response, draft)
+            return await _replayed(session, user_id, taken.request_hash, taken.response, draft)
         version = int(taken.ledger_version)
     tx_id = uuid.uuid4()
     checked = await _check(session, user_id, draft)

@@ -45,11 +45,13 @@ async def _written(
     cache: LedgerCache, user_id: uuid.UUID, result: dict[str, Any]
 ) -> dict[str, Any] | None:
     # Write-through before answering: once the client has its answer, every
-    # reader sees the new balances (and no older dashboard).
-    if not result.get("replayed"):
-        await cache.written(
-            user_id, [views.cached_balance(b) for b in result["balances"]], result["ledger_version"]
-        )
+    # reader sees the new balances (and no older dashboard). A replay too: the
+    # first attempt's update may have died with the replica that made it, or
+    # its answer never arrived; a replay carries its accounts' current
+    # balances and the first write's ledger version (db_gateway.transactions).
+    await cache.written(
+        user_id, [views.cached_balance(b) for b in result["balances"]], result["ledger_version"]
+    )
     transaction: dict[str, Any] | None = result["transaction"]
     return transaction
 
