@@ -517,7 +517,10 @@ def _merge(
     """The stored transaction with the fields sent applied. What only made
     sense for the old values goes, unless it was sent too: a category when
     the type changes or splits arrive, splits when a category arrives, and a
-    derived `to_amount` when its amount or target changes."""
+    `to_amount` when either account changes (what arrived was said of those
+    two accounts: moving a transfer to an account of another currency asks for
+    it again instead of booking the old amount at 1:1), or a derived one when
+    its amount changes."""
     sent = patch.model_fields_set - {"if_match"}
     before = current.model_dump(include=set(schemas.TransactionDraft.model_fields))
     merged = {**before, **patch.model_dump(include=sent)}
@@ -539,7 +542,7 @@ def _merge(
     if "category_id" in sent and merged["category_id"] is not None:
         clear("splits", [])
     same_currency = current.to_currency == current.currency
-    if "to_account_id" in sent or ("amount" in sent and same_currency):
+    if sent & {"account_id", "to_account_id"} or ("amount" in sent and same_currency):
         clear("to_amount", None)
     nulls = [{"field": f, "message": "cannot be null"} for f in _REQUIRED if merged[f] is None]
     if nulls:
