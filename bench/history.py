@@ -31,16 +31,13 @@ def page_query(
     """db-gateway's page query with $n placeholders, and its arguments as SQL literals."""
     from sqlalchemy.dialects.postgresql.asyncpg import dialect
 
-    from db_gateway.models import Transaction
-    from db_gateway.transactions import Filters, _filtered
+    from db_gateway.transactions import Filters, page_statement
 
-    query = (
-        _filtered(
-            uuid.UUID(user.user_id),
-            Filters(category_id=uuid.UUID(category), date_from=start, date_to=end),
-        )
-        .order_by(Transaction.date.desc(), Transaction.seq.desc())
-        .limit(50)
+    query = page_statement(
+        uuid.UUID(user.user_id),
+        Filters(category_id=uuid.UUID(category), date_from=start, date_to=end),
+        limit=50,
+        before=None,
     )
     compiled = query.compile(dialect=dialect())  # type: ignore[no-untyped-call]
     names = compiled.positiontup or []

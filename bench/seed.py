@@ -253,9 +253,30 @@ class Tables:
 
     def copy_script(self) -> Iterable[str]:
         for table, columns in self.COLUMNS.items():
-            yield f"COPY {table} ({columns}) FROM STDIN;\n"
+            staged = table == "allocations"
+            if staged:
+                yield STAGE_ALLOCATIONS
+            yield f"COPY {'allocations_staged' if staged else table} ({columns}) FROM STDIN;\n"
             yield self.buffers[table].getvalue()
             yield "\\.\n"
+            if staged:
+                yield LOAD_ALLOCATIONS
+
+
+# Allocations carry their transaction's (date, seq), and seq is only known once
+# the transactions are in: they are staged, then copied with both.
+STAGE_ALLOCATIONS = """
+CREATE TEMP TABLE allocations_staged ON COMMIT DROP AS
+    SELECT transaction_id, user_id, kind, category_id, amount, description, position
+    FROM allocations WITH NO DATA;
+"""
+LOAD_ALLOCATIONS = """
+INSERT INTO allocations
+    (transaction_id, user_id, kind, category_id, amount, description, position, date, seq)
+SELECT s.transaction_id, s.user_id, s.kind, s.category_id, s.amount, s.description,
+       s.position, t.date, t.seq
+FROM allocations_staged s JOIN transactions t ON t.id = s.transaction_id;
+"""
 
 
 class Generator:
@@ -512,6 +533,10 @@ CHECKS = {
         WHERE {a} AND (t.id IS NULL OR t.user_id <> a.user_id OR t.type <> a.kind
             OR (a.category_id IS NOT NULL AND (c.id IS NULL OR c.user_id <> a.user_id
                                                OR c.kind <> a.kind)))""",
+    "allocations_not_dated_as_their_transaction": """
+        SELECT count(*) FROM allocations a
+        LEFT JOIN transactions t ON t.id = a.transaction_id
+        WHERE {a} AND (a.date IS DISTINCT FROM t.date OR a.seq IS DISTINCT FROM t.seq)""",
 }
 
 

@@ -679,9 +679,11 @@ async def test_reports_sum_2000_transactions_in_the_database(
         )
         await session.execute(
             text(f"""
-            INSERT INTO allocations (transaction_id, user_id, kind, category_id, amount, position)
-            SELECT g.id, :u, g.type, part.category, part.amount, part.position
+            INSERT INTO allocations
+                (transaction_id, user_id, kind, category_id, amount, position, date, seq)
+            SELECT g.id, :u, g.type, part.category, part.amount, part.position, t.date, t.seq
             FROM ({gen}) g
+            JOIN transactions t ON t.id = g.id
             CROSS JOIN LATERAL (
                 SELECT g.category, g.amount, 0 WHERE NOT g.split
                 UNION ALL SELECT CAST(:grocery AS uuid), 0.50, 0 WHERE g.split

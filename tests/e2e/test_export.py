@@ -638,8 +638,8 @@ def _bulk_insert(stack: StackInfo, user_id: str, account_id: str, count: int) ->
             {"u": user_id, "a": account_id},
         ),
         (
-            "INSERT INTO allocations (transaction_id, user_id, kind, amount, position)"
-            " SELECT id, user_id, 'expense', 0.01, 0 FROM transactions"
+            "INSERT INTO allocations (transaction_id, user_id, kind, amount, position, date, seq)"
+            " SELECT id, user_id, 'expense', 0.01, 0, date, seq FROM transactions"
             " WHERE user_id = :u AND description LIKE 'bulk %'",
             {"u": user_id},
         ),

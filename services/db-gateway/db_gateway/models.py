@@ -157,6 +157,10 @@ class Allocation(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     description: Mapped[str] = mapped_column(String(500), server_default="")
     position: Mapped[int] = mapped_column(SmallInteger)
+    # copies of the transaction's (the foreign key includes them): the order a
+    # category-filtered page reads from ix_allocations_user_id_category_id_date_seq
+    date: Mapped[dt.date] = mapped_column(Date)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class Category(Base):

@@ -9,27 +9,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
+    FromClause,
     LargeBinary,
     Select,
+    Subquery,
     Table,
     column,
     delete,
-    exists,
     func,
     insert,
     or_,
     select,
     text,
+    true,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -277,8 +280,14 @@ def _columns(checked: _Checked) -> dict[str, Any]:
 
 
 async def _write_allocations(
-    session: AsyncSession, user_id: uuid.UUID, tx_id: uuid.UUID, draft: schemas.TransactionDraft
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    tx_id: uuid.UUID,
+    seq: int,
+    draft: schemas.TransactionDraft,
 ) -> None:
+    """One allocation per split, or one for the whole; each with the
+    transaction's (date, seq), the order category-filtered pages read."""
     if draft.type == "transfer":
         return
     parts: list[schemas.SplitDraft | None] = [*draft.splits] or [None]
@@ -293,6 +302,8 @@ async def _write_allocations(
                 "amount": split.amount if split else draft.amount,
                 "description": split.description if split else "",
                 "position": position,
+                "date": draft.date,
+                "seq": seq,
             }
             for position, split in enumerate(parts)
         ],
@@ -445,7 +456,7 @@ async def post_transaction(
         )
     ).one()
     await write_legs(session, user_id, tx_id, checked.legs)
-    await _write_allocations(session, user_id, tx_id, draft)
+    await _write_allocations(session, user_id, tx_id, stamped.seq, draft)
     balances = await apply(session, net_change([], checked.legs))
     written = schemas.TransactionWritten(
         # what was just written, not read back
@@ -572,6 +583,7 @@ async def update_transaction(
         )
     version = await begin_write(session, user_id)
     row = await _locked_transaction(session, user_id, transaction_id, patch.if_match)
+    seq = row.seq  # the allocations' copy (the update below leaves seq alone)
     merged = _merge(await _read_one(session, user_id, transaction_id), patch)
     old_legs = await current_legs(session, transaction_id)
     await _accounts_are_writable(session, user_id, [leg.account_id for leg in old_legs])
@@ -585,7 +597,7 @@ async def update_transaction(
     )
     await session.execute(delete(Posting).where(Posting.transaction_id == transaction_id))
     await write_legs(session, user_id, transaction_id, checked.legs)
-    await _write_allocations(session, user_id, transaction_id, merged)
+    await _write_allocations(session, user_id, transaction_id, seq, merged)
     balances = await apply(session, net_change(old_legs, checked.legs))
     written = schemas.TransactionWritten(
         transaction=await _read_one(session, user_id, transaction_id),
@@ -631,41 +643,107 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filtered(user_id: uuid.UUID, filters: Filters) -> Select[Transaction]:
-    query = select(Transaction).where(Transaction.user_id == user_id, Transaction.type != OPENING)
-    f = filters
+def _conditions(table: FromClause, filters: Filters) -> list[ColumnElement[bool]]:
+    """Every filter but the category, on `table` (transactions or an alias)."""
+    t, f = table.c, filters
+    found: list[ColumnElement[bool]] = []
     if f.account_id is not None:
-        query = query.where(
-            or_(Transaction.account_id == f.account_id, Transaction.to_account_id == f.account_id)
-        )
-    if f.category_id is not None:
-        subtree = select(Category.id).where(
-            Category.user_id == user_id,
-            or_(Category.id == f.category_id, Category.parent_id == f.category_id),
-        )
-        query = query.where(
-            exists().where(
-                Allocation.transaction_id == Transaction.id, Allocation.category_id.in_(subtree)
-            )
-        )
+        found.append(or_(t.account_id == f.account_id, t.to_account_id == f.account_id))
     if f.type is not None:
-        query = query.where(Transaction.type == f.type)
+        found.append(t.type == f.type)
     if f.date_from is not None:
-        query = query.where(Transaction.date >= f.date_from)
+        found.append(t.date >= f.date_from)
     if f.date_to is not None:
-        query = query.where(Transaction.date <= f.date_to)
+        found.append(t.date <= f.date_to)
     if f.q:
         pattern = _like(f.q)
-        query = query.where(
-            or_(Transaction.description.ilike(pattern), Transaction.notes.ilike(pattern))
-        )
+        found.append(or_(t.description.ilike(pattern), t.notes.ilike(pattern)))
     if f.min_amount is not None:
-        query = query.where(Transaction.amount >= f.min_amount)
+        found.append(t.amount >= f.min_amount)
     if f.max_amount is not None:
-        query = query.where(Transaction.amount <= f.max_amount)
+        found.append(t.amount <= f.max_amount)
     if f.tag is not None:
-        query = query.where(Transaction.tags.contains([f.tag]))
-    return query
+        found.append(t.tags.contains([f.tag]))
+    return found
+
+
+def _category_page(
+    user_id: uuid.UUID, filters: Filters, limit: int, before: tuple[Any, int] | None
+) -> Subquery:
+    """(transaction_id, date, seq) of the page when filtering by a category: the
+    newest `limit` distinct transactions with an allocation in the category or
+    one of its subcategories.
+
+    Each category of the subtree gives its own newest `limit` distinct matching
+    transactions, read in order from ix_allocations_user_id_category_id_date_seq
+    (allocations carry their transaction's date and seq) and stopped there; the
+    page is the newest `limit` of their union, which holds every transaction of
+    the true page. The work is bounded by the subtree's size times `limit`,
+    not by the history's size, and the shape leaves the planner one sensible
+    plan whatever its statistics or plan mode: a LIMITed scan of an index that
+    has the page's order and every condition (user, category, dates, cursor).
+    The filters that live on the transaction only (account, text, amounts, tag)
+    join it inside each category's scan, so its `limit` still counts matching
+    transactions (a selective one makes the scan read on, as any filter does)."""
+    a = _allocations
+    categories = cast(Table, Category.__table__).alias("subtree")
+    hits = select(a.c.transaction_id, a.c.date, a.c.seq).where(
+        a.c.user_id == user_id, a.c.category_id == categories.c.id
+    )
+    if filters.type is not None:
+        hits = hits.where(a.c.kind == filters.type)
+    if filters.date_from is not None:
+        hits = hits.where(a.c.date >= filters.date_from)
+    if filters.date_to is not None:
+        hits = hits.where(a.c.date <= filters.date_to)
+    if before is not None:
+        hits = hits.where(tuple_(a.c.date, a.c.seq) < tuple_(*before))
+    rest = replace(filters, type=None, date_from=None, date_to=None)
+    if _conditions(_transactions, rest):
+        tx = _transactions.alias("tx")
+        hits = hits.join(tx, tx.c.id == a.c.transaction_id).where(*_conditions(tx, rest))
+    # DISTINCT ON: two splits of one transaction may share a category
+    per_category = (
+        hits.ext(distinct_on(a.c.date, a.c.seq))
+        .order_by(a.c.date.desc(), a.c.seq.desc())
+        .limit(limit)
+        .lateral("hits")
+    )
+    return (
+        select(per_category.c.transaction_id, per_category.c.date, per_category.c.seq)
+        .distinct()  # and splits in two categories of the subtree
+        .select_from(categories.join(per_category, true()))
+        .where(
+            categories.c.user_id == user_id,
+            or_(
+                categories.c.id == filters.category_id,
+                categories.c.parent_id == filters.category_id,
+            ),
+        )
+        .order_by(per_category.c.date.desc(), per_category.c.seq.desc())
+        .limit(limit)
+        .subquery("page")
+    )
+
+
+def page_statement(
+    user_id: uuid.UUID, filters: Filters, limit: int, before: tuple[Any, int] | None
+) -> Select[Any]:
+    """The SQL of one page of the user's transactions, newest first by (date,
+    seq), older than the keyset `before` when given."""
+    t = _transactions
+    query = select(*(t.c[c] for c in (*_READ_COLUMNS, "has_splits"))).where(
+        t.c.user_id == user_id, t.c.type != OPENING
+    )
+    if filters.category_id is not None:
+        page = _category_page(user_id, filters, limit, before)
+        query = query.join_from(t, page, page.c.transaction_id == t.c.id)
+    else:
+        query = query.where(*_conditions(t, filters))
+        if before is not None:
+            query = query.where(tuple_(t.c.date, t.c.seq) < tuple_(*before))
+        query = query.limit(limit)
+    return query.order_by(t.c.date.desc(), t.c.seq.desc())
 
 
 async def _with_splits(
@@ -720,15 +798,7 @@ async def list_transaction_rows(
     """Newest first by (date, seq): a keyset, so pages stay stable under inserts.
     Plain rows, ready for JSON: a page is the busiest read there is, and building
     50 ORM objects and 50 models for it cost more than the query."""
-    columns = [_transactions.c[c] for c in (*_READ_COLUMNS, "has_splits")]
-    query = (
-        _filtered(user_id, filters)
-        .with_only_columns(*columns)
-        .order_by(_transactions.c.date.desc(), _transactions.c.seq.desc())
-        .limit(limit)
-    )
-    if before is not None:
-        query = query.where(tuple_(_transactions.c.date, _transactions.c.seq) < tuple_(*before))
+    query = page_statement(user_id, filters, limit, before)
     rows = [dict(r._mapping) for r in await session.execute(query)]
     return await _rows_with_splits(session, rows)
 
