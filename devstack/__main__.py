@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import control
-from devstack.ingress import load_routes, render_nginx_conf
+from devstack.ingress import load_client_limits, load_routes, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("db-gateway", "auth", "ledger")  # start order: dependencies first
@@ -78,6 +78,8 @@ class Stack:
     # its Service's endpoints before stopping it
     drained: set[str] = field(default_factory=set)
     nginx_run_as: str | None = None
+    # nginx's client header/body timeouts, when not settings.yaml's (tests)
+    client_timeout_s: int | None = None
 
     def instances(self, service: str) -> list[tuple[str, int]]:
         """(part name, port) of each replica: `ledger`, or `ledger-1`, `ledger-2`."""
@@ -416,6 +418,9 @@ def write_nginx_conf(stack: Stack) -> None:
         listen_port=stack.ports.ingress,
         prefix=prefix,
         run_as=stack.nginx_run_as,
+        limits=load_client_limits(ROOT / "deploy/ingress/settings.yaml").with_timeout(
+            stack.client_timeout_s
+        ),
     )
     (prefix / "nginx.conf").write_text(conf)
     subprocess.run(
@@ -591,6 +596,7 @@ def run(args: argparse.Namespace) -> int:
         environment=args.environment,
         workers=args.workers,
         replicas=parse_replicas(args.replicas),
+        client_timeout_s=args.client_timeout,
     )
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -624,6 +630,9 @@ def run(args: argparse.Namespace) -> int:
                     "database_url": env["DATABASE_URL"],
                     "redis_url": env["REDIS_URL"],
                     "logs": str(stack.logs),
+                    "client_timeout_s": load_client_limits(ROOT / "deploy/ingress/settings.yaml")
+                    .with_timeout(stack.client_timeout_s)
+                    .header_timeout_s,
                 },
                 indent=2,
             )
@@ -673,6 +682,13 @@ def main() -> int:
         "--replicas",
         default=os.environ.get("STACK_REPLICAS", ""),
         help="processes per service behind nginx, e.g. auth=2,ledger=2 (default 1 each)",
+    )
+    run_parser.add_argument(
+        "--client-timeout",
+        type=int,
+        default=None,
+        help="nginx's client header and body timeouts in seconds "
+        "(default: deploy/ingress/settings.yaml's, as in the cluster)",
     )
     run_parser.add_argument("--fresh", action="store_true", help="discard the stored data first")
     ctl_parser = sub.add_parser(

@@ -63,6 +63,38 @@ def _cors(annotations: dict[str, str], settings: dict[str, str]) -> Cors | None:
     )
 
 
+@dataclass(frozen=True)
+class ClientLimits:
+    """What the ingress-nginx controller's own ConfigMap sets for every client
+    (settings.yaml holds the values; the keys are the controller's)."""
+
+    header_timeout_s: int = 60
+    body_timeout_s: int = 60
+    large_header_buffers: str = "4 8k"
+
+    def with_timeout(self, seconds: int | None) -> ClientLimits:
+        """The same limits with both client timeouts replaced (the test stack's
+        short ones), or unchanged for None."""
+        if seconds is None:
+            return self
+        return ClientLimits(seconds, seconds, self.large_header_buffers)
+
+
+def load_client_limits(settings_file: Path | None) -> ClientLimits:
+    settings = _settings(settings_file)
+    defaults = ClientLimits()
+    buffers = settings.get("large-client-header-buffers", defaults.large_header_buffers)
+    count, _, size = buffers.partition(" ")
+    if not count.isdigit() or not size:
+        raise ValueError(f"large-client-header-buffers: not 'N size': {buffers!r}")
+    _size_bytes(size)
+    return ClientLimits(
+        header_timeout_s=int(settings.get("client-header-timeout", defaults.header_timeout_s)),
+        body_timeout_s=int(settings.get("client-body-timeout", defaults.body_timeout_s)),
+        large_header_buffers=buffers,
+    )
+
+
 def load_routes(ingress_file: Path, settings_file: Path | None = None) -> list[Route]:
     settings = _settings(settings_file)
     routes: list[Route] = []
@@ -113,6 +145,18 @@ def _problem(status: int, title: str, code: str, detail: str) -> list[str]:
     lines.append(f"return {status} '{_problem_body(status, title, code, detail)}';")
     return lines
 
+
+# Errors nginx makes while it still reads the request line or headers: the
+# request has no URI yet, so a named location cannot answer them; internal
+# locations under /.problem/ do (no public path starts with a dot segment).
+_EARLY_ERRORS = [
+    # a path the edge refuses ($confusing_path), or a request nginx cannot parse
+    (400, "Bad Request", "$bad_request_code", "$bad_request_detail"),
+    (408, "Request Timeout", "request_timeout", "The request was not sent in time."),
+    (414, "URI Too Long", "uri_too_long", "The request line is too long."),
+    (431, "Request Header Fields Too Large", "headers_too_large", "A header is too large."),
+]
+EARLY_ERROR_PREFIX = "/.problem/"
 
 _INGRESS_ERRORS = [
     (404, "Not Found", "not_found", "No route for this path."),
@@ -201,7 +245,9 @@ def render_nginx_conf(
     listen_port: int,
     prefix: Path,
     run_as: str | None,
+    limits: ClientLimits | None = None,
 ) -> str:
+    limits = limits or ClientLimits()
     tmp = prefix / "tmp"
     logs = prefix.parent / "logs"
     lines: list[str] = []
@@ -217,8 +263,10 @@ def render_nginx_conf(
         "http {",
         "    server_tokens off;",
         f"    client_max_body_size {largest_body};",
-        "    client_header_timeout 10s;",
-        "    client_body_timeout 10s;",
+        # slow clients (slowloris) are cut off; headers are bounded in size
+        f"    client_header_timeout {limits.header_timeout_s}s;",
+        f"    client_body_timeout {limits.body_timeout_s}s;",
+        f"    large_client_header_buffers {limits.large_header_buffers};",
         "    send_timeout 30s;",
         "    keepalive_timeout 60s;",
         # Bodies and responses stay in memory: the workers run as an unprivileged
@@ -236,6 +284,7 @@ def render_nginx_conf(
         "        default $request_id;",
         "    }",
         *_cors_maps(routes),
+        *_path_maps(),
         '    log_format main escape=json \'{"ts":"$time_iso8601","service":"ingress",'
         '"request_id":"$req_id","method":"$request_method","uri":"$uri",'
         '"status":$status,"duration_s":$request_time,"upstream":"$upstream_addr"}\';',
@@ -271,6 +320,15 @@ def render_nginx_conf(
     ]
     for status, *_ in _INGRESS_ERRORS[1:]:
         lines.append(f"        error_page {status} @problem_{status};")
+    for status, *_ in _EARLY_ERRORS:
+        lines.append(f"        error_page {status} {EARLY_ERROR_PREFIX}{status};")
+    # nginx's own code for a header larger than large_client_header_buffers
+    lines.append(f"        error_page 494 =431 {EARLY_ERROR_PREFIX}431;")
+    lines += [
+        "        if ($confusing_path) {",
+        f"            rewrite ^ {EARLY_ERROR_PREFIX}400 last;",
+        "        }",
+    ]
     has_catch_all = False
     for route in routes:
         if route.path == "/":
@@ -282,6 +340,13 @@ def render_nginx_conf(
             lines += _location(route, location)
     if not has_catch_all:
         lines += _location(Route("/", ERRORS_SERVICE), "/")
+    for status, title, code, detail in _EARLY_ERRORS:
+        lines += [
+            f"        location = {EARLY_ERROR_PREFIX}{status} {{",
+            "            internal;",
+            *("            " + line for line in _problem(status, title, code, detail)),
+            "        }",
+        ]
     for status, title, code, detail in _INGRESS_ERRORS[1:]:
         lines += [
             f"        location @problem_{status} {{",
@@ -290,6 +355,28 @@ def render_nginx_conf(
         ]
     lines += ["    }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def _path_maps() -> list[str]:
+    """Paths that mean something else once decoded or normalised: a segment
+    starting with a dot (`.`, `..`, `.env`), double slashes, encoded dots,
+    slashes, backslashes, percent signs or NUL, a backslash. nginx would route
+    them by their normalised form but pass the raw form on; they are refused at
+    the edge instead (400 invalid_path), so no service ever sees one."""
+    return [
+        "    map $request_uri $confusing_path {",
+        '        default "";',
+        '        "~*^[^?]*(//|/\\.|%(2e|2f|5c|25|00)|\\x5c)" "1";',
+        "    }",
+        "    map $confusing_path $bad_request_code {",
+        '        "1" "invalid_path";',
+        '        default "bad_request";',
+        "    }",
+        "    map $confusing_path $bad_request_detail {",
+        '        "1" "The path has dot segments, double slashes or encoded separators.";',
+        '        default "The request is malformed.";',
+        "    }",
+    ]
 
 
 def _size_bytes(size: str) -> int:

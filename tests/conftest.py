@@ -60,6 +60,10 @@ def stack() -> Iterator[StackInfo]:
             # crashes of one replica are part of the tests
             "--replicas",
             "auth=2,ledger=2",
+            # slow clients are cut off after 3 s rather than the cluster's 10 s,
+            # so tests/e2e/test_limits.py shows it quickly
+            "--client-timeout",
+            "3",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -10,8 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from devstack.ingress import Route, load_routes, render_nginx_conf
+from devstack.ingress import ClientLimits, Route, load_client_limits, load_routes, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 INGRESS_YAML = ROOT / "deploy" / "ingress" / "ingress.yaml"
@@ -20,13 +21,16 @@ CREDENTIALS = ["/auth/login", "/auth/token", "/auth/register", "/auth/refresh", 
 UPSTREAMS = {"auth": 18001, "ledger": 18002, "db-gateway": 18003}
 
 
-def render(prefix: Path, routes: list[Route] | None = None) -> str:
+def render(
+    prefix: Path, routes: list[Route] | None = None, limits: ClientLimits | None = None
+) -> str:
     return render_nginx_conf(
         routes=routes if routes is not None else load_routes(INGRESS_YAML, SETTINGS_YAML),
         upstreams=UPSTREAMS,
         listen_port=18080,
         prefix=prefix,
         run_as=None,
+        limits=limits,
     )
 
 
@@ -218,3 +222,102 @@ def test_rendered_conf_passes_nginx_t(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- client limits
+
+
+def test_client_limits_come_from_the_settings_shared_with_the_controller(tmp_path: Path) -> None:
+    settings = yaml.safe_load(SETTINGS_YAML.read_text())["data"]
+    limits = load_client_limits(SETTINGS_YAML)
+    conf = render(tmp_path, limits=limits)
+
+    # the ingress-nginx ConfigMap keys, as the cluster's controller reads them
+    assert f"client_header_timeout {settings['client-header-timeout']}s;" in conf
+    assert f"client_body_timeout {settings['client-body-timeout']}s;" in conf
+    assert f"large_client_header_buffers {settings['large-client-header-buffers']};" in conf
+    assert limits.header_timeout_s == limits.body_timeout_s == 10
+
+
+def test_the_test_stack_may_shorten_the_client_timeouts_only(tmp_path: Path) -> None:
+    limits = load_client_limits(SETTINGS_YAML).with_timeout(3)
+    conf = render(tmp_path, limits=limits)
+
+    assert "client_header_timeout 3s;" in conf
+    assert "client_body_timeout 3s;" in conf
+    assert "large_client_header_buffers 4 8k;" in conf
+    assert load_client_limits(SETTINGS_YAML).with_timeout(None) == load_client_limits(SETTINGS_YAML)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "$bad_request_code"),
+        (408, "request_timeout"),
+        (414, "uri_too_long"),
+        (431, "headers_too_large"),
+    ],
+)
+def test_errors_before_routing_are_problem_json(tmp_path: Path, status: int, code: str) -> None:
+    conf = render(tmp_path)
+
+    # a URI, not a named location: nginx has no URI yet when it refuses a request line
+    assert f"        error_page {status} /.problem/{status};" in conf
+    block = re.search(rf"location = /\.problem/{status} \{{\n(.*?)\n        \}}", conf, re.DOTALL)
+    assert block is not None
+    assert block.group(1).lstrip().startswith("internal;")
+    assert "default_type application/problem+json;" in block.group(1)
+    body = re.search(rf"return {status} '(.*)';", block.group(1))
+    assert body is not None
+    assert json.loads(body.group(1))["code"] == code
+
+
+def test_an_oversized_header_is_a_431(tmp_path: Path) -> None:
+    assert "        error_page 494 =431 /.problem/431;" in render(tmp_path)
+
+
+CONFUSING = [
+    "/services/../auth/login",
+    "/services/%2e%2e/auth/login",
+    "/services/%2E%2E%2Fauth/login",
+    "/services%2F..%2Fauth",
+    "/auth/..%2fservices/accounts",
+    "/services/%252e%252e/auth/login",
+    "//auth/login",
+    "/auth//login",
+    "/auth/./login",
+    "/profile/..",
+    "/profile/.",
+    "/auth\\..\\services",
+    "/auth/%5C",
+    "/auth/login%00",
+    "/.env",
+    "/.problem/400",
+    "/services/..?x=1",
+]
+CANONICAL = [
+    "/auth/login",
+    "/services/accounts/4f0c2a4e-9b1f-4c58-8f5e-2f7f7d1f0a11/balance",
+    "/profile",
+    "/services/transactions?q=50%25+off&tag=a.b",
+    "/services/transactions?q=../..//%2e%2f",
+    "/auth/docs",
+    "/services/openapi.json",
+]
+
+
+def _confusing_path_pattern(conf: str) -> re.Pattern[str]:
+    block = re.search(r"map \$request_uri \$confusing_path \{\n(.*?)\n    \}", conf, re.DOTALL)
+    assert block is not None
+    match = re.search(r'"~\*(.*)" "1";', block.group(1))
+    assert match is not None
+    return re.compile(match.group(1), re.IGNORECASE)  # ~* is case-insensitive
+
+
+def test_confusing_paths_are_sent_to_the_400_page(tmp_path: Path) -> None:
+    conf = render(tmp_path)
+    pattern = _confusing_path_pattern(conf)
+
+    assert [p for p in CONFUSING if not pattern.search(p)] == []
+    assert [p for p in CANONICAL if pattern.search(p)] == []
+    assert "        if ($confusing_path) {\n            rewrite ^ /.problem/400 last;" in conf

@@ -15,6 +15,7 @@ from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.settings import ServiceSettings
+from servicekit.strictjson import StrictJSONMiddleware
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -49,6 +50,8 @@ def build_app(
     )
     app.state.settings = settings
     install_error_handlers(app, validation_code=validation_code)
+    # inside the request context: its 422/413 carry the request id and are logged
+    app.add_middleware(StrictJSONMiddleware, validation_code=validation_code)
     app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
     app.include_router(health_router(lambda: readiness(app)))
     app.include_router(metrics.metrics_router())
