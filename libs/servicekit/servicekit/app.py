@@ -7,13 +7,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from servicekit import metrics, tracing
-from servicekit.errors import PROBLEM_JSON, Problem, install_error_handlers
+from servicekit.errors import install_error_handlers
 from servicekit.health import ReadinessCheck, health_router
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
+from servicekit.openapi import openapi_with_problems
 from servicekit.settings import ServiceSettings
 from servicekit.strictjson import StrictJSONMiddleware
 
@@ -55,7 +55,7 @@ def build_app(
     app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
     app.include_router(health_router(lambda: readiness(app)))
     app.include_router(metrics.metrics_router())
-    app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_with_problems(app)  # type: ignore[method-assign]
     if traces is not None:
         traces.instrument_app(app, excluded_paths=PROBE_PATHS)
     return app
@@ -79,27 +79,3 @@ def _with_telemetry(
             metrics.process_exiting()
 
     return wrapped
-
-
-def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
-    """Publish error responses as application/problem+json with the Problem schema,
-    including the 422 that FastAPI documents on its own."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    problem_ref = {"$ref": "#/components/schemas/Problem"}
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            for status, response in operation.get("responses", {}).items():
-                if status.isdigit() and int(status) >= 400:
-                    response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(problem_schema.pop("$defs", {}))
-    components["Problem"] = problem_schema
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
-    app.openapi_schema = schema
-    return schema

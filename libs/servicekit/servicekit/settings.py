@@ -102,10 +102,16 @@ class RedisSettings(BaseSettings):
     redis_timeout_seconds: float = Field(default=0.25, gt=0)
 
 
+# The largest throttling policy db-gateway accepts (it sends the window to
+# Postgres as an interval): a setting beyond it fails at startup, not at login.
+MAX_LOGIN_FAILURES = 1_000_000
+MAX_LOGIN_WINDOW_SECONDS = 7 * 24 * 3600
+
+
 class LoginThrottleSettings(BaseSettings):
     """Failed password checks allowed per window, counted per account and per
     client address, by every service that takes a password."""
 
-    login_max_failures_per_account: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=30, ge=1)
-    login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_max_failures_per_account: int = Field(default=5, ge=1, le=MAX_LOGIN_FAILURES)
+    login_max_failures_per_ip: int = Field(default=30, ge=1, le=MAX_LOGIN_FAILURES)
+    login_failure_window_seconds: int = Field(default=900, ge=1, le=MAX_LOGIN_WINDOW_SECONDS)

@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from servicekit.schemas import ApiSchema
+from servicekit.settings import MAX_LOGIN_FAILURES, MAX_LOGIN_WINDOW_SECONDS
 
 AccountType = Literal["checking", "savings", "cash", "credit_card", "loan", "investment", "other"]
 TransactionType = Literal["expense", "income", "transfer"]
@@ -20,6 +21,20 @@ HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Money = Annotated[Decimal, Field(max_digits=19, decimal_places=4)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=19, decimal_places=4)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    # The database driver sends it in UTC: 0001-01-01T00:00+01:00 has no UTC
+    # year to send, and was a 500. Naive times are taken as UTC, as the driver does.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of range in UTC") from None
+
+
+Timestamp = Annotated[dt.datetime, AfterValidator(_in_utc)]
 
 
 class Schema(ApiSchema):
@@ -44,9 +59,9 @@ class UserRead(Schema):
 class ThrottlePolicy(Schema):
     """Set by auth, which owns the policy; db-gateway only counts."""
 
-    max_per_account: int = Field(ge=1)
-    max_per_ip: int = Field(ge=1)
-    window_seconds: int = Field(ge=1)
+    max_per_account: int = Field(ge=1, le=MAX_LOGIN_FAILURES)
+    max_per_ip: int = Field(ge=1, le=MAX_LOGIN_FAILURES)
+    window_seconds: int = Field(ge=1, le=MAX_LOGIN_WINDOW_SECONDS)
 
 
 class LoginAttempt(Schema):
@@ -68,7 +83,7 @@ class SessionCreate(Schema):
     user_id: uuid.UUID
     token_hash: HexDigest
     user_agent: str | None = Field(default=None, max_length=512)
-    expires_at: dt.datetime
+    expires_at: Timestamp
     client_ip: str = Field(max_length=64)
     new_password_hash: str | None = Field(
         default=None, max_length=512, description="set when the stored hash needs an upgrade"
@@ -108,7 +123,7 @@ class PasswordChange(Schema):
 class RefreshRotate(Schema):
     token_hash: HexDigest
     new_token_hash: HexDigest
-    expires_at: dt.datetime
+    expires_at: Timestamp
 
 
 class TokenHash(Schema):

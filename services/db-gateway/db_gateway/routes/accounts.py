@@ -6,7 +6,7 @@ import uuid
 
 from db_gateway import accounts, schemas
 from db_gateway.db import DbSession
-from db_gateway.routes.security import Limit, Seq, internal_router
+from db_gateway.routes.security import CONFLICT, Limit, Seq, internal_router
 
 router = internal_router()
 
@@ -41,7 +41,7 @@ async def get_account(
     )
 
 
-@router.patch("/users/{user_id}/accounts/{account_id}")
+@router.patch("/users/{user_id}/accounts/{account_id}", responses=CONFLICT)
 async def update_account(
     user_id: uuid.UUID, account_id: uuid.UUID, change: schemas.AccountUpdate, session: DbSession
 ) -> schemas.AccountWritten:
@@ -50,7 +50,7 @@ async def update_account(
     )
 
 
-@router.delete("/users/{user_id}/accounts/{account_id}")
+@router.delete("/users/{user_id}/accounts/{account_id}", responses=CONFLICT)
 async def delete_account(
     user_id: uuid.UUID, account_id: uuid.UUID, session: DbSession
 ) -> schemas.LedgerVersion:

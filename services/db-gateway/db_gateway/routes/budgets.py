@@ -6,7 +6,7 @@ import uuid
 
 from db_gateway import budgets, schemas
 from db_gateway.db import DbSession
-from db_gateway.routes.security import Limit, Seq, internal_router
+from db_gateway.routes.security import CONFLICT, Limit, Seq, internal_router
 
 router = internal_router()
 
@@ -14,7 +14,7 @@ router = internal_router()
 # as the monthly status) are routed to their own handlers wherever they are declared.
 
 
-@router.post("/users/{user_id}/budgets", status_code=201)
+@router.post("/users/{user_id}/budgets", status_code=201, responses=CONFLICT)
 async def create_budget(
     user_id: uuid.UUID, draft: schemas.BudgetCreate, session: DbSession
 ) -> schemas.BudgetWritten:

@@ -6,12 +6,12 @@ import uuid
 
 from db_gateway import categories, schemas
 from db_gateway.db import DbSession
-from db_gateway.routes.security import Limit, Seq, internal_router
+from db_gateway.routes.security import CONFLICT, Limit, Seq, internal_router
 
 router = internal_router()
 
 
-@router.post("/users/{user_id}/categories", status_code=201)
+@router.post("/users/{user_id}/categories", status_code=201, responses=CONFLICT)
 async def create_category(
     user_id: uuid.UUID, draft: schemas.CategoryCreate, session: DbSession
 ) -> schemas.CategoryWritten:
@@ -43,7 +43,7 @@ async def get_category(
     )
 
 
-@router.patch("/users/{user_id}/categories/{category_id}")
+@router.patch("/users/{user_id}/categories/{category_id}", responses=CONFLICT)
 async def update_category(
     user_id: uuid.UUID, category_id: uuid.UUID, change: schemas.CategoryUpdate, session: DbSession
 ) -> schemas.CategoryWritten:
@@ -52,7 +52,7 @@ async def update_category(
     )
 
 
-@router.delete("/users/{user_id}/categories/{category_id}")
+@router.delete("/users/{user_id}/categories/{category_id}", responses=CONFLICT)
 async def delete_category(
     user_id: uuid.UUID, category_id: uuid.UUID, session: DbSession
 ) -> schemas.LedgerVersion:

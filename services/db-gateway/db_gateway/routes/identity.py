@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from db_gateway import identity, schemas
 from db_gateway.db import DbSession
-from db_gateway.routes.security import internal_router
+from db_gateway.routes.security import CONFLICT, NO_USER, internal_router
 
 router = internal_router()
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=CONFLICT)
 async def create_user(draft: schemas.UserCreate, session: DbSession) -> schemas.UserRead:
     return schemas.UserRead.model_validate(await identity.create_user(session=session, draft=draft))
 
@@ -39,7 +38,7 @@ async def delete_user(user_id: uuid.UUID, session: DbSession) -> schemas.Revoked
     return schemas.Revoked(session_ids=await identity.delete_user(session=session, user_id=user_id))
 
 
-@router.post("/login-attempts")
+@router.post("/login-attempts", responses=NO_USER)
 async def begin_login_attempt(
     attempt: schemas.LoginAttempt, session: DbSession
 ) -> schemas.LoginAttemptResult:
@@ -48,7 +47,7 @@ async def begin_login_attempt(
     return await identity.begin_login_attempt(session=session, attempt=attempt)
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, responses=NO_USER)
 async def create_session(draft: schemas.SessionCreate, session: DbSession) -> schemas.SessionRead:
     return schemas.SessionRead.model_validate(
         await identity.create_session(session=session, draft=draft)
@@ -72,7 +71,7 @@ async def revoke_by_token(body: schemas.TokenHash, session: DbSession) -> schema
 
 
 @router.get("/sessions/revoked")
-async def revoked_since(since: dt.datetime, session: DbSession) -> schemas.RevokedSince:
+async def revoked_since(since: schemas.Timestamp, session: DbSession) -> schemas.RevokedSince:
     """Sessions revoked at or after `since`, for rebuilding the revocation list."""
     return await identity.revoked_since(session=session, since=since)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import APIKeyHeader
 
 from servicekit.context import user_id_var
-from servicekit.errors import Unauthorized
+from servicekit.errors import Unauthorized, problem_responses
 from servicekit.http import INTERNAL_TOKEN_HEADER
 
 _internal_token = APIKeyHeader(
@@ -25,6 +25,11 @@ async def require_internal_token(
     if token is None or not hmac.compare_digest(token.encode(), expected):
         raise Unauthorized("internal token required", code="invalid_internal_token")
 
+
+# documented where a route can answer them (every route: servicekit.openapi)
+CONFLICT = problem_responses(_409="The state of the data does not allow this; see `code`")
+NO_USER = problem_responses(_404="No such user (or session)")
+STALE = problem_responses(_412="`if_match` is not the current version")
 
 Limit = Annotated[int, Query(ge=1, le=201)]
 Seq = Annotated[int | None, Query(ge=0, lt=2**63)]  # a Postgres bigint

@@ -11,7 +11,7 @@ from fastapi import Query, Response
 
 from db_gateway import schemas, transactions
 from db_gateway.db import DbSession
-from db_gateway.routes.security import Limit, Seq, internal_router
+from db_gateway.routes.security import CONFLICT, STALE, Limit, Seq, internal_router
 from servicekit.jsonutil import dumps
 
 router = internal_router()
@@ -19,7 +19,10 @@ Amount = Annotated[Decimal | None, Query(gt=0, max_digits=19, decimal_places=4)]
 
 
 @router.post(
-    "/users/{user_id}/transactions", status_code=201, response_model=schemas.TransactionWritten
+    "/users/{user_id}/transactions",
+    status_code=201,
+    response_model=schemas.TransactionWritten,
+    responses=CONFLICT,
 )
 async def post_transaction(
     user_id: uuid.UUID, draft: schemas.TransactionPost, session: DbSession
@@ -73,7 +76,7 @@ async def get_transaction(
     )
 
 
-@router.patch("/users/{user_id}/transactions/{transaction_id}")
+@router.patch("/users/{user_id}/transactions/{transaction_id}", responses={**CONFLICT, **STALE})
 async def update_transaction(
     user_id: uuid.UUID,
     transaction_id: uuid.UUID,
@@ -85,7 +88,7 @@ async def update_transaction(
     )
 
 
-@router.delete("/users/{user_id}/transactions/{transaction_id}")
+@router.delete("/users/{user_id}/transactions/{transaction_id}", responses={**CONFLICT, **STALE})
 async def delete_transaction(
     user_id: uuid.UUID,
     transaction_id: uuid.UUID,
