@@ -15,7 +15,9 @@ async def test_more_concurrent_commands_than_connections_wait_for_a_free_one(
 ) -> None:
     """A burst larger than the pool is served, not refused: a refusal would
     send every cache read of the burst to the database instead."""
-    redis = create_redis(RedisSettings(redis_url=stack.redis_url), max_connections=4)
+    # generous socket timeouts: this is about waiting for the pool, on a busy machine
+    settings = RedisSettings(redis_url=stack.redis_url, redis_timeout_seconds=5)
+    redis = create_redis(settings, max_connections=4)
     key = f"test:pool:{uuid.uuid4().hex}"
     try:
         await redis.set(key, "1", ex=60)
