@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -187,6 +187,18 @@ def net_change(old: Iterable[Leg], new: Iterable[Leg]) -> dict[uuid.UUID, Decima
     return {account: delta for account, delta in change.items() if delta != 0}
 
 
+def balance_read(row: Row[*tuple[Any, ...]]) -> schemas.BalanceRead:
+    """A balance as writes return it, from a row with the account's id,
+    currency, balance, version and updated_at."""
+    return schemas.BalanceRead(
+        account_id=row.id,
+        currency=row.currency,
+        balance=row.balance,
+        version=row.version,
+        updated_at=row.updated_at,
+    )
+
+
 async def apply(
     session: AsyncSession, change: dict[uuid.UUID, Decimal]
 ) -> list[schemas.BalanceRead]:
@@ -202,16 +214,6 @@ async def apply(
         _APPLY, {"ids": [i for i, _ in ordered], "deltas": [d for _, d in ordered]}
     )
     return sorted(
-        (
-            schemas.BalanceRead(
-                account_id=r.id,
-                currency=r.currency,
-                balance=r.balance,
-                version=r.version,
-                updated_at=r.updated_at,
-            )
-            for r in rows
-            if r.system_role is None
-        ),
+        (balance_read(r) for r in rows if r.system_role is None),
         key=lambda b: b.account_id,
     )

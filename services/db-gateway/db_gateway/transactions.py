@@ -51,6 +51,7 @@ from db_gateway.postings import (
     Leg,
     LockedAccount,
     apply,
+    balance_read,
     begin_write,
     current_legs,
     lock_accounts,
@@ -390,16 +391,7 @@ async def _replayed(
         )
         .order_by(_accounts.c.id)
     )
-    balances = [
-        schemas.BalanceRead(
-            account_id=r.id,
-            currency=r.currency,
-            balance=r.balance,
-            version=r.version,
-            updated_at=r.updated_at,
-        )
-        for r in rows
-    ]
+    balances = [balance_read(r) for r in rows]
     await session.rollback()  # ends the read here, not after the answer is sent
     return replayed.model_copy(update={"balances": balances})
 
