@@ -263,7 +263,10 @@ def test_peer_latency_and_the_database_pool_are_exported(
 def _routes(stack: StackInfo, service: str) -> set[str]:
     prefix = DOCS_PREFIX[service]
     url = instances(stack, service)[0]
-    paths = httpx.get(f"{url}{prefix}/openapi.json", timeout=5).json()["paths"]
+    # db-gateway's document is behind its internal token, like the rest of /internal
+    token = {"X-Internal-Token": stack.secrets["INTERNAL_TOKEN"]}
+    document = httpx.get(f"{url}{prefix}/openapi.json", headers=token, timeout=5)
+    paths = document.json()["paths"]
     docs = {f"{prefix}/docs", f"{prefix}/openapi.json", f"{prefix}/docs/oauth2-redirect"}
     return set(paths) | docs | {metrics.UNMATCHED_ROUTE}
 

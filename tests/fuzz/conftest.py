@@ -96,7 +96,11 @@ def ledger_schema(stack: StackInfo) -> OpenApiSchema:
 
 @pytest.fixture(scope="session")
 def gateway_schema(stack: StackInfo) -> OpenApiSchema:
-    return load(f"{stack.services['db-gateway']}/internal/openapi.json")
+    # the internal API's document is behind the internal token too
+    return load(
+        f"{stack.services['db-gateway']}/internal/openapi.json",
+        headers={INTERNAL_TOKEN_HEADER: stack.secrets["INTERNAL_TOKEN"]},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from servicekit import metrics, tracing
 from servicekit.errors import install_error_handlers
@@ -29,6 +30,7 @@ def build_app(
     readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]],
     docs_prefix: str | None,
     validation_code: str = "validation_failed",
+    guard: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> FastAPI:
     """A FastAPI app with problem+json errors, request context, health routes,
     /metrics, and tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set.
@@ -36,6 +38,10 @@ def build_app(
     `docs_prefix` places Swagger UI and the OpenAPI document under the service's
     public prefix (e.g. /auth/docs) so they are reachable through the ingress;
     None hides them (internal services publish theirs under /internal).
+
+    `guard`, an ASGI middleware class, runs before any body is read (so a
+    caller it refuses learns nothing about its request), inside the request
+    context (so its refusals carry a request id and are logged).
     """
     configure_logging(settings.service_name, settings.log_level)
     traces = tracing.start(settings.service_name)  # None (and nothing imported) when off
@@ -52,6 +58,8 @@ def build_app(
     install_error_handlers(app, validation_code=validation_code)
     # inside the request context: its 422/413 carry the request id and are logged
     app.add_middleware(StrictJSONMiddleware, validation_code=validation_code)
+    if guard is not None:
+        app.add_middleware(guard)
     app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
     app.include_router(health_router(lambda: readiness(app)))
     app.include_router(metrics.metrics_router())

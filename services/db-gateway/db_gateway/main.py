@@ -16,6 +16,7 @@ from starlette.responses import Response
 from db_gateway.config import Settings
 from db_gateway.db import POOL_TIMEOUTS, create_engine, pool_metrics
 from db_gateway.routes import ROUTERS
+from db_gateway.routes.security import InternalTokenGuard
 from servicekit.app import build_app
 from servicekit.errors import problem_response
 from servicekit.health import ReadinessCheck
@@ -28,7 +29,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-    app.state.internal_token = settings.internal_token.get_secret_value().encode()
     try:
         async with pool_metrics(engine, settings):
             yield
@@ -95,7 +95,10 @@ def create_app(settings: Settings) -> FastAPI:
         readiness=readiness,
         docs_prefix="/internal",
         validation_code=BAD_INTERNAL_REQUEST,
+        guard=InternalTokenGuard,
     )
+    # before any request, lifespan or not: the guard and the routes compare with it
+    app.state.internal_token = settings.internal_token.get_secret_value().encode()
     for router in ROUTERS:
         app.include_router(router)
     for exc_type in (OperationalError, InterfaceError, OSError):

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import APIKeyHeader
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servicekit.context import user_id_var
-from servicekit.errors import Unauthorized, problem_responses
+from servicekit.errors import Unauthorized, problem_response, problem_responses
 from servicekit.http import INTERNAL_TOKEN_HEADER
 
 _internal_token = APIKeyHeader(
@@ -17,13 +18,39 @@ _internal_token = APIKeyHeader(
 )
 
 
+_TOKEN_HEADER = INTERNAL_TOKEN_HEADER.lower().encode("latin-1")
+_DETAIL, _CODE = "internal token required", "invalid_internal_token"
+
+
+def _valid(token: bytes | None, expected: bytes) -> bool:
+    # constant-time: the comparison must not reveal how much of a guess was right
+    return token is not None and hmac.compare_digest(token, expected)
+
+
 async def require_internal_token(
     request: Request, token: Annotated[str | None, Depends(_internal_token)]
 ) -> None:
-    expected: bytes = request.app.state.internal_token
-    # constant-time: the comparison must not reveal how much of a guess was right
-    if token is None or not hmac.compare_digest(token.encode(), expected):
-        raise Unauthorized("internal token required", code="invalid_internal_token")
+    """The route-level check (and what OpenAPI documents as the security scheme)."""
+    if not _valid(None if token is None else token.encode(), request.app.state.internal_token):
+        raise Unauthorized(_DETAIL, code=_CODE)
+
+
+class InternalTokenGuard:
+    """The same check for every /internal request before anything reads its
+    body: a caller without the token gets its 401 whatever it sent, never a
+    422 that tells it how its JSON was read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/internal"):
+            token = next((v for k, v in scope["headers"] if k == _TOKEN_HEADER), None)
+            if not _valid(token, scope["app"].state.internal_token):
+                response = problem_response(401, "Unauthorized", _DETAIL, _CODE)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # documented where a route can answer them (every route: servicekit.openapi)
