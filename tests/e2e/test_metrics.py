@@ -285,7 +285,7 @@ KNOWN_VALUES: dict[str, set[str]] = {
     "result": {"hit", "miss", "fallback"},
     "state": {"in_use", "idle", "overflow"},
 }
-OURS = ("http_server_", "http_client_", "auth_", "ledger_", "db_pool_")
+OURS = ("http_server_", "http_client_", "auth_", "ledger_", "db_pool_", "password_")
 RUNTIME = ("python_", "process_")  # prometheus-client's own: constant per process
 
 

@@ -7,10 +7,19 @@ import os
 import anyio
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from prometheus_client import Counter
 
 # OWASP's minimum argon2id profile: 19 MiB, 2 passes, 1 lane.
 OWASP_MEMORY_KIB = 19456
 OWASP_TIME_COST = 2
+
+
+# Every argon2id verification done, against a stored hash or the dummy one:
+# the CPU that password checks cost, and proof that an unknown email costs one
+# verification like a wrong password (tests/e2e/test_throttling.py).
+VERIFICATIONS = Counter(
+    "password_verifications", "argon2id password verifications (stored or dummy hash)."
+)
 
 
 class PasswordHasher:
@@ -46,6 +55,7 @@ class PasswordHasher:
             return True
 
     def _verify(self, password_hash: str, password: str) -> bool:
+        VERIFICATIONS.inc()
         try:
             return bool(self._argon2.verify(password_hash, password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
