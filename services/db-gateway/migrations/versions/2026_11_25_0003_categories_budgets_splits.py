@@ -258,4 +258,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Going back would drop what 0002 cannot hold (opening balances, exchange
+    # accounts, splits, budgets): refused rather than lose money silently.
     raise NotImplementedError("0003 is not reversible: restore from a backup instead")

@@ -61,5 +61,23 @@ def upgrade() -> None:
         op.execute(statement)
 
 
+# The copies are derived data: dropping them loses nothing, and an upgrade
+# backfills them again.
+DOWNGRADE = [
+    "DROP INDEX ix_allocations_user_id_category_id_date_seq",
+    "ALTER TABLE transactions ADD CONSTRAINT uq_transactions_id_user_id_type"
+    " UNIQUE (id, user_id, type)",
+    "ALTER TABLE allocations DROP CONSTRAINT fk_allocations_transaction",
+    """
+    ALTER TABLE allocations ADD CONSTRAINT fk_allocations_transaction
+        FOREIGN KEY (transaction_id, user_id, kind)
+        REFERENCES transactions (id, user_id, type) ON DELETE CASCADE
+    """,
+    "ALTER TABLE transactions DROP CONSTRAINT uq_transactions_id_user_id_type_date_seq",
+    "ALTER TABLE allocations DROP COLUMN date, DROP COLUMN seq",
+]
+
+
 def downgrade() -> None:
-    raise NotImplementedError("0004 is not reversible: restore from a backup instead")
+    for statement in DOWNGRADE:
+        op.execute(statement)
