@@ -10,8 +10,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +39,13 @@ class StackInfo:
         control.send(self.state, verb, part)
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[StackInfo]:
-    base = int(os.environ.get("TEST_STACK_PORT_BASE", "18000"))
-    state = ROOT / ".devstack" / f"test-{base}"  # one per port base: runs can overlap
+@contextmanager
+def running_stack(
+    state: Path, args: list[str], *, env: dict[str, str] | None = None, name: str = "local stack"
+) -> Iterator[None]:
+    """`python -m devstack run --fresh --environment test --state-dir STATE ARGS`,
+    until it says it is ready; its output is read all along (a full pipe would
+    block it); SIGTERM (that process only) at the end."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -52,20 +57,10 @@ def stack() -> Iterator[StackInfo]:
             "test",
             "--state-dir",
             str(state),
-            "--port-base",
-            str(base),
-            "--ingress-port",
-            str(base + 80),
-            # two of each public service, as in the cluster: restarts and
-            # crashes of one replica are part of the tests
-            "--replicas",
-            "auth=2,ledger=2",
-            # slow clients are cut off after 3 s rather than the cluster's 10 s,
-            # so tests/e2e/test_limits.py shows it quickly
-            "--client-timeout",
-            "3",
+            *args,
         ],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -75,35 +70,14 @@ def stack() -> Iterator[StackInfo]:
     deadline = time.monotonic() + 180
     for line in proc.stdout:
         output.append(line)
-        if "stack ready" in line:
+        if "stack ready" in line or time.monotonic() > deadline:
             break
-        if time.monotonic() > deadline:
-            break
-    else:
-        proc.wait()
-    if proc.poll() is not None or "stack ready" not in "".join(output[-1:]):
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        pytest.fail("the local stack did not start:\n" + "".join(output[-40:]))
-    described = json.loads((state / "stack.json").read_text())
-    secrets = dict(
-        line.split("=", 1)
-        for line in (state / "secrets.env").read_text().splitlines()
-        if "=" in line
-    )
-    info = StackInfo(
-        ingress=described["ingress"],
-        services=described["services"],
-        database_url=described["database_url"],
-        redis_url=described["redis_url"],
-        logs=Path(described["logs"]),
-        secrets=secrets,
-        state=state,
-    )
+    drain = threading.Thread(target=proc.stdout.read, daemon=True)
     try:
-        yield info
-        _assert_no_secret_was_logged(info)
+        if proc.poll() is not None or "stack ready" not in "".join(output[-1:]):
+            pytest.fail(f"the {name} did not start:\n" + "".join(output[-40:]))
+        drain.start()
+        yield
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -111,7 +85,47 @@ def stack() -> Iterator[StackInfo]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if drain.is_alive():
+            drain.join(timeout=10)
         proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    base = int(os.environ.get("TEST_STACK_PORT_BASE", "18000"))
+    state = ROOT / ".devstack" / f"test-{base}"  # one per port base: runs can overlap
+    args = [
+        "--port-base",
+        str(base),
+        "--ingress-port",
+        str(base + 80),
+        # two of each public service, as in the cluster: restarts and
+        # crashes of one replica are part of the tests
+        "--replicas",
+        "auth=2,ledger=2",
+        # slow clients are cut off after 3 s rather than the cluster's 10 s,
+        # so tests/e2e/test_limits.py shows it quickly
+        "--client-timeout",
+        "3",
+    ]
+    with running_stack(state, args):
+        described = json.loads((state / "stack.json").read_text())
+        secrets = dict(
+            line.split("=", 1)
+            for line in (state / "secrets.env").read_text().splitlines()
+            if "=" in line
+        )
+        info = StackInfo(
+            ingress=described["ingress"],
+            services=described["services"],
+            database_url=described["database_url"],
+            redis_url=described["redis_url"],
+            logs=Path(described["logs"]),
+            secrets=secrets,
+            state=state,
+        )
+        yield info
+        _assert_no_secret_was_logged(info)
 
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}")

@@ -9,7 +9,6 @@ import gzip
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, running_stack
 from tests.e2e.conftest import bearer, register_and_login
 
 PORT_BASE = 29000
@@ -120,52 +119,13 @@ def traced_ingress(receiver: Receiver) -> Iterator[str]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds: export at once
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devstack",
-            "run",
-            "--fresh",
-            "--environment",
-            "test",
-            "--state-dir",
-            str(STATE),
-            "--port-base",
-            str(PORT_BASE),
-            "--ingress-port",
-            str(INGRESS_PORT),
-        ],
-        cwd=ROOT,
+    with running_stack(
+        STATE,
+        ["--port-base", str(PORT_BASE), "--ingress-port", str(INGRESS_PORT)],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 180
-    for line in proc.stdout:
-        output.append(line)
-        if "stack ready" in line or time.monotonic() > deadline:
-            break
-    # keep reading its output, or the pipe fills and the stack blocks
-    drain = threading.Thread(target=proc.stdout.read, daemon=True)
-    try:
-        if proc.poll() is not None or "stack ready" not in "".join(output[-1:]):
-            pytest.fail("the tracing stack did not start:\n" + "".join(output[-40:]))
-        drain.start()
+        name="tracing stack",
+    ):
         yield json.loads((STATE / "stack.json").read_text())["ingress"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if drain.is_alive():
-            drain.join(timeout=10)
-        proc.stdout.close()
 
 
 def _wait_for(
