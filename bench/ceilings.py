@@ -34,23 +34,10 @@ from typing import Any
 from bench.pg import Postgres, sql_literal
 from bench.seed import Manifest
 from bench.stack import ROOT, log
+from devstack.__main__ import UVICORN_FLAGS
 from devstack.ingress import Route, load_routes, render_nginx_conf
 from servicekit.passwords import OWASP_MEMORY_KIB, OWASP_TIME_COST
 
-# uvicorn's flags as devstack starts every service (devstack/__main__.py,
-# _start_instance); tests/bench checks they are still there. The event loop and
-# HTTP parser are uvicorn's defaults there and here: uvloop and httptools,
-# when installed.
-UVICORN_FLAGS = (
-    "--no-access-log",
-    "--proxy-headers",
-    "--forwarded-allow-ips",
-    "127.0.0.1",
-    "--timeout-keep-alive",
-    "75",
-    "--timeout-graceful-shutdown",
-    "20",
-)
 # db-gateway's pool (DB_POOL_SIZE + DB_MAX_OVERFLOW, deploy/base/config.env and
 # the defaults devstack runs with): at most this many writes are in Postgres at once.
 DB_POOL_MAX = 10 + 5

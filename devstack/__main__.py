@@ -349,6 +349,21 @@ def start_service(stack: Stack, service: str, env: dict[str, str]) -> None:
         _start_instance(stack, service, name, port, env)
 
 
+# uvicorn's flags for every service (and for the benchmark's /hello ceiling).
+# The keep-alive is longer than nginx's upstream keep-alive (60 s), so nginx
+# closes idle connections first and never reuses one uvicorn is closing.
+UVICORN_FLAGS = (
+    "--no-access-log",
+    "--proxy-headers",
+    "--forwarded-allow-ips",
+    "127.0.0.1",
+    "--timeout-keep-alive",
+    "75",
+    "--timeout-graceful-shutdown",
+    "20",
+)
+
+
 def _start_instance(stack: Stack, service: str, name: str, port: int, env: dict[str, str]) -> None:
     package = service.replace("-", "_")
     spawn(
@@ -366,16 +381,7 @@ def _start_instance(stack: Stack, service: str, name: str, port: int, env: dict[
             str(port),
             "--workers",
             str(stack.workers),
-            "--no-access-log",
-            "--proxy-headers",
-            "--forwarded-allow-ips",
-            "127.0.0.1",
-            # longer than nginx's upstream keep-alive (60 s), so nginx closes idle
-            # connections first and never reuses one uvicorn is closing
-            "--timeout-keep-alive",
-            "75",
-            "--timeout-graceful-shutdown",
-            "20",
+            *UVICORN_FLAGS,
         ],
         env=env,
         ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
