@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -78,6 +79,7 @@ class Stack:
     # its Service's endpoints before stopping it
     drained: set[str] = field(default_factory=set)
     nginx_run_as: str | None = None
+    nginx_temp: Path | None = None  # where nginx buffers large bodies (None: <prefix>/tmp)
     # nginx's client header/body timeouts, when not settings.yaml's (tests)
     client_timeout_s: int | None = None
 
@@ -396,11 +398,22 @@ def start_nginx(stack: Stack) -> None:
     # nginx workers drop root; give them an unprivileged user and its own group
     worker = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
     run_as = f"{worker.pw_name} {grp.getgrgid(worker.pw_gid).gr_name}" if worker else None
-    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    prefix.mkdir(parents=True, exist_ok=True)
+    temp = prefix / "tmp"
+    if worker:
+        # The workers write large request bodies to temp files, and may not be
+        # able to reach the checkout (a clone under a 0700 directory): their
+        # temp files live in a directory of their own under the system's /tmp.
+        digest = hashlib.sha256(str(prefix.resolve()).encode()).hexdigest()[:12]
+        temp = Path(tempfile.gettempdir()) / f"finledger-nginx-{digest}"
+        temp.mkdir(mode=0o700, exist_ok=True)
+        os.chown(temp, worker.pw_uid, worker.pw_gid)
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (temp / sub).mkdir(parents=True, exist_ok=True)
         if worker:
-            os.chown(prefix / sub, worker.pw_uid, worker.pw_gid)
+            os.chown(temp / sub, worker.pw_uid, worker.pw_gid)
     stack.nginx_run_as = run_as
+    stack.nginx_temp = temp
     write_nginx_conf(stack)
     spawn(
         stack,
@@ -424,6 +437,7 @@ def write_nginx_conf(stack: Stack) -> None:
         listen_port=stack.ports.ingress,
         prefix=prefix,
         run_as=stack.nginx_run_as,
+        temp=stack.nginx_temp,
         limits=load_client_limits(ROOT / "deploy/ingress/settings.yaml").with_timeout(
             stack.client_timeout_s
         ),

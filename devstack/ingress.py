@@ -246,9 +246,10 @@ def render_nginx_conf(
     prefix: Path,
     run_as: str | None,
     limits: ClientLimits | None = None,
+    temp: Path | None = None,
 ) -> str:
     limits = limits or ClientLimits()
-    tmp = prefix / "tmp"
+    tmp = temp or prefix / "tmp"
     logs = prefix.parent / "logs"
     lines: list[str] = []
     if run_as:
@@ -269,8 +270,8 @@ def render_nginx_conf(
         f"    large_client_header_buffers {limits.large_header_buffers};",
         "    send_timeout 30s;",
         "    keepalive_timeout 60s;",
-        # Bodies and responses stay in memory: the workers run as an unprivileged
-        # user that may not be able to reach temp files under the checkout.
+        # Responses stay in memory; request bodies over the in-memory buffer go
+        # to `temp`, a directory the unprivileged workers own (devstack makes it).
         "    proxy_max_temp_file_size 0;",
         f"    client_body_temp_path {tmp}/body;",
         f"    proxy_temp_path {tmp}/proxy;",

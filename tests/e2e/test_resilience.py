@@ -243,6 +243,15 @@ def test_every_balance_read_is_right_while_redis_goes_and_comes_back(
             truth[balance["version"]] = balance["balance"]
             # read-your-writes, Redis or not
             assert balance["balance"] == f"{1000 - step - 1}.00"
+        # the readers go on until one of them has read the last write (an event,
+        # not a pause: on a busy machine that can take a while)
+        last = max(truth)
+        deadline = time.monotonic() + 30
+        while not any(
+            o.status == 200 and json.loads(o.text)["version"] == last for o in list(load.outcomes)
+        ):
+            assert time.monotonic() < deadline, "no reader saw the last write"
+            time.sleep(0.05)
     reads = [o for o in load.outcomes if o.status == 200]
     assert len(reads) > 30
     assert load.failures() == [], load.summary()
