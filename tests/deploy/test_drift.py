@@ -295,12 +295,12 @@ def test_db_gateway_at_full_scale_fits_in_postgres_connections(rendered: Rendere
 
 
 def _devstack_lists() -> list[list[str]]:
-    """Every list of string literals in devstack: the command lines it runs."""
+    """Every list or tuple of string literals in devstack: the command lines it runs."""
     tree = ast.parse(DEVSTACK.read_text())
     return [
         [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
         for node in ast.walk(tree)
-        if isinstance(node, ast.List)
+        if isinstance(node, ast.List | ast.Tuple)
     ]
 
 
