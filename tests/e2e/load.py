@@ -51,7 +51,15 @@ def steady_load(base_url: str, calls: list[Call], *, pause: float = 0.0) -> Iter
             while not stop.is_set():
                 started = time.monotonic()
                 try:
-                    response = call(client)
+                    try:
+                        response = call(client)
+                    except httpx.RemoteProtocolError as exc:
+                        # The ingress closed an idle keep-alive connection (a
+                        # graceful reload) as this request went out on it, before
+                        # any answer. HTTP clients resend such a request once
+                        # (RFC 9112, 9.3.1); the same request, so a write keeps
+                        # its Idempotency-Key. A second failure counts.
+                        response = client.send(exc.request)
                 except httpx.HTTPError as exc:
                     outcome = Outcome(
                         started, time.monotonic() - started, type(exc).__name__, None, repr(exc)

@@ -40,7 +40,8 @@ def _transfer(user: User, source: str, target: str) -> Call:
     def call(client: httpx.Client) -> httpx.Response:
         return client.post(
             "/services/transactions",
-            headers=user.headers,
+            # a resend after a dropped connection (load.py) is then never a second transfer
+            headers={**user.headers, "Idempotency-Key": f"load-{uuid.uuid4()}"},
             json={
                 "type": "transfer",
                 "account_id": source,
