@@ -1,6 +1,6 @@
 """servicekit.metrics: requests counted by route template, method and status;
 in-flight requests; peer-call latency by outcome; probes not counted; only
-bounded label values; and one sum across uvicorn workers in multiprocess mode."""
+bounded label values; and one sum across server workers in multiprocess mode."""
 
 from __future__ import annotations
 
@@ -352,11 +352,11 @@ async def test_a_plain_httpx_client_counts_as_other() -> None:
     assert peer_calls("other", "success") == before + 1
 
 
-# --- several uvicorn workers -----------------------------------------------------
+# --- several server workers ------------------------------------------------------
 
 
 def multiprocess_app() -> FastAPI:
-    """The factory the multiprocess test runs under `uvicorn --workers 2`."""
+    """The factory the multiprocess test serves with `servicekit.serve --workers 2`."""
     return make_app()
 
 
@@ -375,7 +375,7 @@ def two_workers(tmp_path: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "uvicorn",
+            "servicekit.serve",
             "--factory",
             "tests.servicekit.test_metrics:multiprocess_app",
             "--host",
@@ -400,7 +400,7 @@ def two_workers(tmp_path: Path) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "uvicorn did not start"
+            assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
         yield url
     finally:

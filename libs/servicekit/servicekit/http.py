@@ -44,6 +44,9 @@ def _peer_metrics_of(client: httpx.AsyncClient) -> PeerMetrics:
     return _other_peer[0]
 
 
+KEEPALIVE_EXPIRY_SECONDS = 4.0
+
+
 def create_http_client(
     base_url: str,
     *,
@@ -71,7 +74,10 @@ def create_http_client(
         limits=httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
-            keepalive_expiry=30,
+            # shorter than a draining peer waits before it closes an idle
+            # connection (servicekit.serve): a request is never sent on one
+            # it is closing
+            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
         ),
         event_hooks={"request": [_forward_request_id]},
     )
