@@ -2,7 +2,8 @@
 
 - hello: nginx (configured by the same generator as the ingress: keep-alive
   upstream, the same proxy settings, access log) in front of a bare FastAPI
-  `GET /hello` under uvicorn with the stack's flags: the ceiling of the reads.
+  `GET /hello` served as the services are (servicekit.serve with the stack's
+  flags): the ceiling of the reads.
 - pgbench: the double-entry write of `POST /services/transactions` as bare
   SQL on the same Postgres and seeded data: the ceiling of the writes.
 - argon2id: raw hashes per second with the product's parameters, one process
@@ -12,15 +13,12 @@
 from __future__ import annotations
 
 import contextlib
-import grp
 import math
 import os
-import pwd
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -34,8 +32,8 @@ from typing import Any
 from bench.pg import Postgres, sql_literal
 from bench.seed import Manifest
 from bench.stack import ROOT, log
-from devstack.__main__ import UVICORN_FLAGS
-from devstack.ingress import Route, load_routes, render_nginx_conf
+from devstack.__main__ import make_runtime, runtime_dir, serve_argv
+from devstack.ingress import Route, load_controller_settings, load_routes, render_nginx_conf
 from servicekit.passwords import OWASP_MEMORY_KIB, OWASP_TIME_COST
 
 # db-gateway's pool (DB_POOL_SIZE + DB_MAX_OVERFLOW, deploy/base/config.env and
@@ -77,45 +75,40 @@ class HelloCeiling:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def uvicorn_argv(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench.hello_app:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.app_port),
-            "--workers",
-            str(self.workers),
-            *UVICORN_FLAGS,
-        ]
+    @property
+    def socket(self) -> Path:
+        return runtime_dir(self.dir) / "sockets" / "hello.sock"
+
+    def serve_argv(self) -> list[str]:
+        return serve_argv(
+            "bench.hello_app:app_from_env", self.app_port, workers=self.workers, uds=self.socket
+        )
 
     def nginx_conf(self, prefix: Path, run_as: str | None) -> str:
-        # The ingress's own routes file for every setting, with /hello routed
+        # The ingress's own routes and controller settings, with /hello routed
         # to the bare app instead of the services.
-        settings = load_routes(
-            ROOT / "deploy/ingress/ingress.yaml", ROOT / "deploy/ingress/settings.yaml"
-        )
-        main = next(r for r in settings if r.path == "/services")
+        settings = ROOT / "deploy/ingress/settings.yaml"
+        routes = load_routes(ROOT / "deploy/ingress/ingress.yaml", settings)
+        main = next(r for r in routes if r.path == "/services")
         hello = Route(path="/hello", service="hello", max_body=main.max_body, cors=main.cors)
         return render_nginx_conf(
             routes=[hello],
-            upstreams={"hello": [self.app_port]},
+            upstreams={"hello": [f"unix:{self.socket}"]},
             listen_port=self.port,
             prefix=prefix,
             run_as=run_as,
+            temp=runtime_dir(self.dir),
+            limits=load_controller_settings(settings),
         )
 
     def start(self) -> None:
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         logs = self.dir / "logs"
+        run_as = make_runtime(runtime_dir(self.dir))
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with (logs / "hello.log").open("ab") as out:
             app = subprocess.Popen(  # noqa: S603 (our own argv)
-                self.uvicorn_argv(),
+                self.serve_argv(),
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -127,12 +120,7 @@ class HelloCeiling:
 
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         prefix = self.dir / "nginx"
-        worker = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
-        run_as = f"{worker.pw_name} {grp.getgrgid(worker.pw_gid).gr_name}" if worker else None
-        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-            (prefix / sub).mkdir(parents=True, exist_ok=True)
-            if worker:
-                os.chown(prefix / sub, worker.pw_uid, worker.pw_gid)
+        prefix.mkdir(parents=True, exist_ok=True)
         (prefix / "nginx.conf").write_text(self.nginx_conf(prefix, run_as))
         with (logs / "nginx.log").open("ab") as out:
             proxy = subprocess.Popen(  # noqa: S603 (our own argv)

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import control
-from devstack.ingress import load_client_limits, load_routes, render_nginx_conf
+from devstack.ingress import load_controller_settings, load_routes, render_nginx_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("db-gateway", "auth", "ledger")  # start order: dependencies first
+ROUTED = ("auth", "ledger")  # what the ingress routes to
 SECRET_KEYS = ("JWT_SECRET", "INTERNAL_TOKEN", "POSTGRES_PASSWORD", "POSTGRES_ADMIN_PASSWORD")
 DB_NAME = DB_USER = "finledger"
 
@@ -75,11 +76,7 @@ class Stack:
     replicas: dict[str, int] = field(default_factory=dict)
     specs: dict[str, Spec] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    # replicas taken out of nginx's upstreams, as Kubernetes takes a pod out of
-    # its Service's endpoints before stopping it
-    drained: set[str] = field(default_factory=set)
     nginx_run_as: str | None = None
-    nginx_temp: Path | None = None  # where nginx buffers large bodies (None: <prefix>/tmp)
     # nginx's client header/body timeouts, when not settings.yaml's (tests)
     client_timeout_s: int | None = None
 
@@ -93,6 +90,14 @@ class Stack:
     @property
     def logs(self) -> Path:
         return self.state / "logs"
+
+    @property
+    def runtime(self) -> Path:
+        return runtime_dir(self.state)
+
+    def socket(self, name: str) -> Path:
+        """The Unix socket the ingress reaches replica `name` on."""
+        return self.runtime / "sockets" / f"{name}.sock"
 
 
 def log(message: str) -> None:
@@ -351,10 +356,11 @@ def start_service(stack: Stack, service: str, env: dict[str, str]) -> None:
         _start_instance(stack, service, name, port, env)
 
 
-# uvicorn's flags for every service (and for the benchmark's /hello ceiling).
-# The keep-alive is longer than nginx's upstream keep-alive (60 s), so nginx
-# closes idle connections first and never reuses one uvicorn is closing.
-UVICORN_FLAGS = (
+# The server's flags for every service (and for the benchmark's ceilings). The
+# keep-alive is longer than the ingress's upstream keep-alive (settings.yaml),
+# so nginx closes idle connections first and never reuses one the server is
+# closing; the drain (see servicekit.serve) is as long as in the cluster.
+SERVE_FLAGS = (
     "--no-access-log",
     "--proxy-headers",
     "--forwarded-allow-ips",
@@ -366,28 +372,62 @@ UVICORN_FLAGS = (
 )
 
 
+def serve_argv(app: str, port: int, *, workers: int, uds: Path | None = None) -> list[str]:
+    """`python -m servicekit.serve` for the factory `app` on 127.0.0.1:`port`,
+    and on the Unix socket `uds` for the ingress."""
+    return [
+        sys.executable,
+        "-m",
+        "servicekit.serve",
+        "--factory",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *(["--uds", str(uds)] if uds else []),
+        "--workers",
+        str(workers),
+        *SERVE_FLAGS,
+    ]
+
+
 def _start_instance(stack: Stack, service: str, name: str, port: int, env: dict[str, str]) -> None:
     package = service.replace("-", "_")
     spawn(
         stack,
         name,
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
+        serve_argv(
             f"{package}.main:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(stack.workers),
-            *UVICORN_FLAGS,
-        ],
+            port,
+            workers=stack.workers,
+            uds=stack.socket(name) if service in ROUTED else None,
+        ),
         env=env,
         ready=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
     )
+
+
+def runtime_dir(state: Path) -> Path:
+    """What nginx's workers must reach: their temp files and the replicas'
+    Unix sockets. They run as an unprivileged user when we are root, and a
+    clone under a 0700 directory is out of its reach, so this lives under the
+    system's /tmp, one per state directory (and short: a Unix socket's path
+    has at most 107 bytes)."""
+    digest = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"finledger-{digest}"
+
+
+def make_runtime(runtime: Path) -> str | None:
+    """Make the runtime directory, owned by nginx's worker user; return that
+    user and group for nginx's `user` directive (None: not root, no switch)."""
+    worker = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
+    for sub in ("", "sockets", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        path = runtime / sub
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if worker:
+            os.chown(path, worker.pw_uid, worker.pw_gid)
+    return f"{worker.pw_name} {grp.getgrgid(worker.pw_gid).gr_name}" if worker else None
 
 
 def start_nginx(stack: Stack) -> None:
@@ -395,25 +435,7 @@ def start_nginx(stack: Stack) -> None:
     if not Path(nginx).exists():
         sys.exit("nginx not found; run scripts/install-system-deps.sh")
     prefix = stack.state / "nginx"
-    # nginx workers drop root; give them an unprivileged user and its own group
-    worker = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
-    run_as = f"{worker.pw_name} {grp.getgrgid(worker.pw_gid).gr_name}" if worker else None
     prefix.mkdir(parents=True, exist_ok=True)
-    temp = prefix / "tmp"
-    if worker:
-        # The workers write large request bodies to temp files, and may not be
-        # able to reach the checkout (a clone under a 0700 directory): their
-        # temp files live in a directory of their own under the system's /tmp.
-        digest = hashlib.sha256(str(prefix.resolve()).encode()).hexdigest()[:12]
-        temp = Path(tempfile.gettempdir()) / f"finledger-nginx-{digest}"
-        temp.mkdir(mode=0o700, exist_ok=True)
-        os.chown(temp, worker.pw_uid, worker.pw_gid)
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (temp / sub).mkdir(parents=True, exist_ok=True)
-        if worker:
-            os.chown(temp / sub, worker.pw_uid, worker.pw_gid)
-    stack.nginx_run_as = run_as
-    stack.nginx_temp = temp
     write_nginx_conf(stack)
     spawn(
         stack,
@@ -430,15 +452,19 @@ def write_nginx_conf(stack: Stack) -> None:
         routes=load_routes(
             ROOT / "deploy/ingress/ingress.yaml", ROOT / "deploy/ingress/settings.yaml"
         ),
+        # Every replica, always: one that is draining or down refuses the
+        # connection, and nginx passes the request to the next. Nothing is
+        # reloaded to take a replica out, as the cluster's ingress follows its
+        # Service's endpoints without dropping a client's connection.
         upstreams={
-            service: [port for name, port in stack.instances(service) if name not in stack.drained]
-            for service in SERVICES
+            service: [f"unix:{stack.socket(name)}" for name, _ in stack.instances(service)]
+            for service in ROUTED
         },
         listen_port=stack.ports.ingress,
         prefix=prefix,
         run_as=stack.nginx_run_as,
-        temp=stack.nginx_temp,
-        limits=load_client_limits(ROOT / "deploy/ingress/settings.yaml").with_timeout(
+        temp=stack.runtime,
+        limits=load_controller_settings(ROOT / "deploy/ingress/settings.yaml").with_timeout(
             stack.client_timeout_s
         ),
     )
@@ -446,32 +472,6 @@ def write_nginx_conf(stack: Stack) -> None:
     subprocess.run(
         [nginx, "-t", "-q", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], check=True
     )
-
-
-def route_traffic(stack: Stack, name: str, *, to: bool) -> None:
-    """Take a replica out of nginx's upstreams (or put it back) with a graceful
-    reload: old workers finish their requests, new ones skip the replica."""
-    if to:
-        stack.drained.discard(name)
-    else:
-        stack.drained.add(name)
-    write_nginx_conf(stack)
-    nginx = stack.procs.get("nginx")
-    if nginx is not None and nginx.poll() is None:
-        generation = _nginx_workers(nginx.pid)
-        os.kill(nginx.pid, signal.SIGHUP)
-        # the reload is done when the old workers are gone
-        deadline = time.monotonic() + 30
-        while _nginx_workers(nginx.pid) & generation and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-def _nginx_workers(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    try:
-        return {int(pid) for pid in children.read_text().split()}
-    except OSError:
-        return set()
 
 
 def spawn(
@@ -526,30 +526,19 @@ def obey(stack: Stack) -> None:
             control.answer(command, ok=False, error=f"unknown part or verb: {verb} {name}")
             continue
         log(f"control: {verb} {name}")
-        # A replica among several is taken out of the ingress first, like a pod
-        # leaving its Service's endpoints, so stopping it drops no request. A
-        # kill is a crash: no warning.
-        replica = _is_replica(stack, name)
+        # A stopped service drains itself (servicekit.serve): its socket
+        # refuses new connections at once, so nginx sends those requests to
+        # another replica, and it answers what it has before it exits. A kill
+        # is a crash: no warning.
         try:
-            if verb in ("stop", "restart") and replica:
-                route_traffic(stack, name, to=False)
             if verb in ("stop", "kill", "restart"):
                 stop(stack, name, kill=verb == "kill")
             if verb in ("start", "restart") and name not in stack.procs:
                 start(stack, name)
-            if verb in ("start", "restart") and replica and name in stack.drained:
-                route_traffic(stack, name, to=True)
         except RuntimeError as exc:
             control.answer(command, ok=False, error=str(exc))
         else:
             control.answer(command, ok=True)
-
-
-def _is_replica(stack: Stack, name: str) -> bool:
-    return any(
-        stack.replicas.get(service, 1) > 1 and name in dict(stack.instances(service))
-        for service in SERVICES
-    )
 
 
 def port_open(port: int) -> bool:
@@ -632,6 +621,7 @@ def run(args: argparse.Namespace) -> int:
         start_redis(stack)
         env = service_env(stack, values)
         run_migrations(env)
+        stack.nginx_run_as = make_runtime(stack.runtime)
         for name in SERVICES:
             start_service(stack, name, env)
         start_nginx(stack)
@@ -650,7 +640,9 @@ def run(args: argparse.Namespace) -> int:
                     "database_url": env["DATABASE_URL"],
                     "redis_url": env["REDIS_URL"],
                     "logs": str(stack.logs),
-                    "client_timeout_s": load_client_limits(ROOT / "deploy/ingress/settings.yaml")
+                    "client_timeout_s": load_controller_settings(
+                        ROOT / "deploy/ingress/settings.yaml"
+                    )
                     .with_timeout(stack.client_timeout_s)
                     .header_timeout_s,
                 },

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -64,34 +64,40 @@ def _cors(annotations: dict[str, str], settings: dict[str, str]) -> Cors | None:
 
 
 @dataclass(frozen=True)
-class ClientLimits:
-    """What the ingress-nginx controller's own ConfigMap sets for every client
+class ControllerSettings:
+    """What the ingress-nginx controller's own ConfigMap sets for every route
     (settings.yaml holds the values; the keys are the controller's)."""
 
     header_timeout_s: int = 60
     body_timeout_s: int = 60
     large_header_buffers: str = "4 8k"
+    # how long an idle connection to a service stays open; shorter than any
+    # service's keep-alive and drain, so the ingress closes first
+    upstream_keepalive_s: int = 60
 
-    def with_timeout(self, seconds: int | None) -> ClientLimits:
-        """The same limits with both client timeouts replaced (the test stack's
-        short ones), or unchanged for None."""
+    def with_timeout(self, seconds: int | None) -> ControllerSettings:
+        """The same settings with both client timeouts replaced (the test
+        stack's short ones), or unchanged for None."""
         if seconds is None:
             return self
-        return ClientLimits(seconds, seconds, self.large_header_buffers)
+        return replace(self, header_timeout_s=seconds, body_timeout_s=seconds)
 
 
-def load_client_limits(settings_file: Path | None) -> ClientLimits:
+def load_controller_settings(settings_file: Path | None) -> ControllerSettings:
     settings = _settings(settings_file)
-    defaults = ClientLimits()
+    defaults = ControllerSettings()
     buffers = settings.get("large-client-header-buffers", defaults.large_header_buffers)
     count, _, size = buffers.partition(" ")
     if not count.isdigit() or not size:
         raise ValueError(f"large-client-header-buffers: not 'N size': {buffers!r}")
     _size_bytes(size)
-    return ClientLimits(
+    return ControllerSettings(
         header_timeout_s=int(settings.get("client-header-timeout", defaults.header_timeout_s)),
         body_timeout_s=int(settings.get("client-body-timeout", defaults.body_timeout_s)),
         large_header_buffers=buffers,
+        upstream_keepalive_s=int(
+            settings.get("upstream-keepalive-timeout", defaults.upstream_keepalive_s)
+        ),
     )
 
 
@@ -241,14 +247,16 @@ def _cors_maps(routes: list[Route]) -> list[str]:
 def render_nginx_conf(
     *,
     routes: list[Route],
-    upstreams: Mapping[str, int | Sequence[int]],
+    upstreams: Mapping[str, Sequence[str]],
     listen_port: int,
     prefix: Path,
     run_as: str | None,
-    limits: ClientLimits | None = None,
+    limits: ControllerSettings | None = None,
     temp: Path | None = None,
 ) -> str:
-    limits = limits or ClientLimits()
+    """`upstreams`: each service's replicas as nginx addresses
+    (`127.0.0.1:8001`, `unix:/path/to/ledger-1.sock`)."""
+    limits = limits or ControllerSettings()
     tmp = temp or prefix / "tmp"
     logs = prefix.parent / "logs"
     lines: list[str] = []
@@ -294,15 +302,23 @@ def render_nginx_conf(
     for rps in sorted({r.rate_limit_rps for r in routes if r.rate_limit_rps}):
         lines.append(f"    limit_req_zone $binary_remote_addr zone={_zone(rps)}:10m rate={rps}r/s;")
     for name in sorted({r.service for r in routes if r.service != ERRORS_SERVICE}):
-        ports = upstreams[name]
-        servers = [ports] if isinstance(ports, int) else list(ports)
+        servers = upstreams[name]
         if not servers:
-            raise ValueError(f"no replica of {name} left to route to")
+            raise ValueError(f"no replica of {name} to route to")
         lines.append(f"    upstream {name} {{")
-        # a replica that stops answering is skipped (connection refused is
-        # retried on the next one, even for a POST: nothing was sent)
-        lines += [f"        server 127.0.0.1:{port} max_fails=0;" for port in servers]
-        lines += ["        keepalive 32;", "    }"]
+        # A replica that refuses the connection (draining, restarting,
+        # crashed) gets the request passed to the next one: safe for every
+        # method, since nothing was sent. None is ever marked down
+        # (max_fails=0, ingress-nginx's default): a replica that just came
+        # back may have refused a probe a moment ago, and marking both of two
+        # replicas down in a rolling restart would fail requests that either
+        # could serve. A refused connect on a Unix socket costs microseconds.
+        lines += [f"        server {address} max_fails=0;" for address in servers]
+        lines += [
+            "        keepalive 32;",
+            f"        keepalive_timeout {limits.upstream_keepalive_s}s;",
+            "    }",
+        ]
     lines += [
         "    server {",
         f"        listen 127.0.0.1:{listen_port};",
@@ -315,6 +331,11 @@ def render_nginx_conf(
         "        proxy_set_header X-Forwarded-For $remote_addr;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
         "        proxy_set_header X-Request-ID $req_id;",
+        # ingress-nginx's defaults: a request whose connection failed, or a
+        # GET that timed out, is tried on the next replica (a POST that was
+        # sent never is: it may have been carried out)
+        "        proxy_next_upstream error timeout;",
+        "        proxy_next_upstream_tries 3;",
         "        proxy_connect_timeout 2s;",
         "        proxy_read_timeout 30s;",
         "        proxy_send_timeout 30s;",

@@ -41,7 +41,7 @@ from bench.seed import (
 )
 from bench.stack import StackInfo as BenchStack
 from bench.wrkrun import WrkResult, parse_wrk_output, requests_per_second_line, run_wrk
-from devstack.__main__ import UVICORN_FLAGS
+from devstack.__main__ import SERVE_FLAGS
 from tests.conftest import StackInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,12 +255,14 @@ def test_results_are_not_committed() -> None:
     assert "bench/results/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-def test_the_hello_ceiling_runs_uvicorn_as_devstack_does() -> None:
+def test_the_hello_ceiling_is_served_as_devstack_serves_the_services() -> None:
     from bench.ceilings import HelloCeiling
 
-    argv = HelloCeiling(ROOT / ".devstack" / "unused", 0, 1).uvicorn_argv()
+    argv = HelloCeiling(ROOT / ".devstack" / "unused", 0, 1).serve_argv()
+    assert argv[1:3] == ["-m", "servicekit.serve"]
+    assert "--uds" in argv  # reached by nginx as the replicas are
     start = argv.index("--workers") + 2
-    assert tuple(argv[start : start + len(UVICORN_FLAGS)]) == UVICORN_FLAGS
+    assert tuple(argv[start : start + len(SERVE_FLAGS)]) == SERVE_FLAGS
 
 
 def test_the_history_sql_is_db_gateways_own_page_query() -> None:

@@ -12,17 +12,28 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack.ingress import ClientLimits, Route, load_client_limits, load_routes, render_nginx_conf
+from devstack.__main__ import SERVE_FLAGS
+from devstack.ingress import (
+    ControllerSettings,
+    Route,
+    load_controller_settings,
+    load_routes,
+    render_nginx_conf,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 INGRESS_YAML = ROOT / "deploy" / "ingress" / "ingress.yaml"
 SETTINGS_YAML = ROOT / "deploy" / "ingress" / "settings.yaml"
 CREDENTIALS = ["/auth/login", "/auth/token", "/auth/register", "/auth/refresh", "/auth/password"]
-UPSTREAMS = {"auth": 18001, "ledger": 18002, "db-gateway": 18003}
+UPSTREAMS = {
+    "auth": ["unix:/run/t/auth-1.sock", "unix:/run/t/auth-2.sock"],
+    "ledger": ["127.0.0.1:18002"],
+    "db-gateway": ["127.0.0.1:18003"],
+}
 
 
 def render(
-    prefix: Path, routes: list[Route] | None = None, limits: ClientLimits | None = None
+    prefix: Path, routes: list[Route] | None = None, limits: ControllerSettings | None = None
 ) -> str:
     return render_nginx_conf(
         routes=routes if routes is not None else load_routes(INGRESS_YAML, SETTINGS_YAML),
@@ -104,12 +115,38 @@ def test_rendered_conf_has_no_db_gateway_upstream(tmp_path: Path) -> None:
     assert "18003" not in conf
 
 
-def test_upstreams_point_at_the_local_ports(tmp_path: Path) -> None:
+def test_upstreams_point_at_every_replica(tmp_path: Path) -> None:
     conf = render(tmp_path)
 
-    assert "upstream auth {\n        server 127.0.0.1:18001" in conf
-    assert "upstream ledger {\n        server 127.0.0.1:18002" in conf
+    auth = re.search(r"upstream auth \{\n(.*?)\n    \}", conf, re.DOTALL)
+    assert auth is not None
+    servers = re.findall(r"server (\S+) max_fails=0;", auth.group(1))
+    assert servers == UPSTREAMS["auth"]
+    assert "upstream ledger {\n        server 127.0.0.1:18002 " in conf
     assert "listen 127.0.0.1:18080;" in conf
+
+
+def test_a_refused_connection_goes_to_the_next_replica_but_a_sent_post_never(
+    tmp_path: Path,
+) -> None:
+    conf = render(tmp_path)
+
+    # nginx's "error": connecting, sending or reading the header failed; a
+    # POST or PATCH that was sent is never passed on (no `non_idempotent`)
+    assert "proxy_next_upstream error timeout;" in conf
+    assert "non_idempotent" not in conf
+
+
+def test_idle_upstream_connections_are_closed_by_nginx_before_a_replica_drains(
+    tmp_path: Path,
+) -> None:
+    settings = load_controller_settings(SETTINGS_YAML)
+    conf = render(tmp_path, limits=settings)
+
+    assert f"keepalive_timeout {settings.upstream_keepalive_s}s;" in conf
+    # shorter than the drain devstack runs the services with
+    drain = SERVE_FLAGS[SERVE_FLAGS.index("--timeout-graceful-shutdown") + 1]
+    assert settings.upstream_keepalive_s < int(drain)
 
 
 @pytest.mark.parametrize("path", ["/auth", "/services", "/profile"])
@@ -229,7 +266,7 @@ def test_rendered_conf_passes_nginx_t(tmp_path: Path) -> None:
 
 def test_client_limits_come_from_the_settings_shared_with_the_controller(tmp_path: Path) -> None:
     settings = yaml.safe_load(SETTINGS_YAML.read_text())["data"]
-    limits = load_client_limits(SETTINGS_YAML)
+    limits = load_controller_settings(SETTINGS_YAML)
     conf = render(tmp_path, limits=limits)
 
     # the ingress-nginx ConfigMap keys, as the cluster's controller reads them
@@ -240,13 +277,15 @@ def test_client_limits_come_from_the_settings_shared_with_the_controller(tmp_pat
 
 
 def test_the_test_stack_may_shorten_the_client_timeouts_only(tmp_path: Path) -> None:
-    limits = load_client_limits(SETTINGS_YAML).with_timeout(3)
+    limits = load_controller_settings(SETTINGS_YAML).with_timeout(3)
     conf = render(tmp_path, limits=limits)
 
     assert "client_header_timeout 3s;" in conf
     assert "client_body_timeout 3s;" in conf
     assert "large_client_header_buffers 4 8k;" in conf
-    assert load_client_limits(SETTINGS_YAML).with_timeout(None) == load_client_limits(SETTINGS_YAML)
+    assert load_controller_settings(SETTINGS_YAML).with_timeout(None) == load_controller_settings(
+        SETTINGS_YAML
+    )
 
 
 @pytest.mark.parametrize(

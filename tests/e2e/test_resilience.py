@@ -187,7 +187,10 @@ def test_with_db_gateway_down_cached_balances_are_served_and_the_rest_is_a_fast_
     a, _ = _accounts(api, user)
     cached = api.get(f"/services/accounts/{a}/balance", headers=user.headers)
     assert cached.status_code == 200
-    stack.control("stop", "db-gateway")
+    # A crash: gone at once. (A stop drains first, for as long as its peers
+    # hold idle connections; the revocation list that lets the ledger answer
+    # from Redis alone is only vouched for during seconds without db-gateway.)
+    stack.control("kill", "db-gateway")
     started = time.monotonic()
     again = api.get(f"/services/accounts/{a}/balance", headers=user.headers)
     assert again.status_code == 200, again.text
