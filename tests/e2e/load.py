@@ -27,6 +27,7 @@ class Outcome:
 @dataclass
 class Load:
     outcomes: list[Outcome] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)  # "METHOD /path" of each resend
 
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if not (isinstance(o.status, int) and o.status < 400)]
@@ -36,6 +37,13 @@ class Load:
 
     def after(self, moment: float) -> list[Outcome]:
         return [o for o in self.outcomes if o.started >= moment]
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def may_resend(request: httpx.Request) -> bool:
+    return request.method in SAFE_METHODS or "idempotency-key" in request.headers
 
 
 @contextmanager
@@ -53,12 +61,16 @@ def steady_load(base_url: str, calls: list[Call], *, pause: float = 0.0) -> Iter
                 try:
                     try:
                         response = call(client)
-                    except httpx.RemoteProtocolError as exc:
-                        # The ingress closed an idle keep-alive connection (a
-                        # graceful reload) as this request went out on it, before
-                        # any answer. HTTP clients resend such a request once
-                        # (RFC 9112, 9.3.1); the same request, so a write keeps
-                        # its Idempotency-Key. A second failure counts.
+                    except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                        # The connection closed before an answer came. What was
+                        # sent may have been carried out, so only a request that
+                        # is safe to repeat is sent again, once (RFC 9110, 9.2.2):
+                        # a GET, or a write with its Idempotency-Key. A second
+                        # failure counts.
+                        if not may_resend(exc.request):
+                            raise
+                        with lock:
+                            load.resent.append(f"{exc.request.method} {exc.request.url.path}")
                         response = client.send(exc.request)
                 except httpx.HTTPError as exc:
                     outcome = Outcome(

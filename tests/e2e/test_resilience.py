@@ -80,6 +80,8 @@ def test_restarting_a_ledger_replica_under_load_fails_no_request(
         time.sleep(0.5)
     assert len(load.outcomes) > 50, "the load kept running"
     assert load.failures() == [], load.summary()
+    # the ingress kept every client's connection: nothing had to be sent twice
+    assert load.resent == []
     # and nothing was lost or doubled meanwhile
     posted = sum(1 for o in load.outcomes if o.status == 201)
     listed = api.get("/services/transactions", headers=user.headers, params={"limit": 200})
@@ -125,6 +127,7 @@ def test_restarting_an_auth_replica_under_load_fails_no_login_or_refresh(
         time.sleep(0.5)
     assert len(load.outcomes) > 20
     assert load.failures() == [], load.summary()
+    assert load.resent == []
 
 
 @pytest.fixture
