@@ -363,8 +363,10 @@ def start_service(stack: Stack, service: str, env: dict[str, str]) -> None:
 SERVE_FLAGS = (
     "--no-access-log",
     "--proxy-headers",
+    # the ingress names the client in X-Forwarded-For; it reaches the replicas
+    # on their Unix sockets (servicekit.serve's client `unix`)
     "--forwarded-allow-ips",
-    "127.0.0.1",
+    "127.0.0.1,unix",
     "--timeout-keep-alive",
     "75",
     "--timeout-graceful-shutdown",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -16,20 +17,19 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from devstack.ingress import load_controller_settings
 from servicekit.http import KEEPALIVE_EXPIRY_SECONDS
 from servicekit.serve import parse_args
+from tests.waiting import EVENT_WITHIN, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENT_WITHIN = 30.0  # seconds: a ceiling on events, never a speed assumption
 # how a drained server ends: uvicorn raises the SIGTERM it caught again once it
 # is done; the supervisor of several workers exits 0 (never 1 or 3: a failure)
 CLEAN_EXIT = {0, -signal.SIGTERM}
@@ -45,6 +45,10 @@ def drain_app() -> FastAPI:
     @app.get("/hello")
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
+
+    @app.get("/client")
+    async def client(request: Request) -> dict[str, str]:
+        return {"host": request.client.host if request.client else ""}
 
     @app.get("/hold")
     async def hold(name: str) -> dict[str, str]:
@@ -92,13 +96,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + EVENT_WITHIN
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
 def _refused(connect: Callable[[], object]) -> bool:
     try:
         connect()
@@ -128,14 +125,20 @@ def short_dir() -> Iterator[Path]:
 
 
 def _serve(
-    directory: Path, *, drain_seconds: int, idle_seconds: float = 60, workers: int = 1
+    directory: Path,
+    *,
+    drain_seconds: int,
+    idle_seconds: float = 60,
+    workers: int = 1,
+    trusted: str = "127.0.0.1",
 ) -> Served:
     port = _free_port()
     uds = directory / "app.sock"
     argv = [sys.executable, "-m", "servicekit.serve", "--factory"]
     argv += ["tests.servicekit.test_serve:drain_app", "--port", str(port), "--uds", str(uds)]
     argv += ["--timeout-graceful-shutdown", str(drain_seconds), "--workers", str(workers)]
-    argv += ["--drain-idle-timeout", str(idle_seconds)]
+    argv += ["--drain-idle-timeout", str(idle_seconds), "--proxy-headers"]
+    argv += ["--forwarded-allow-ips", trusted]
     proc = subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -156,7 +159,7 @@ def _serve(
             return False
         return status == 200
 
-    _until(ready, "the server did not start")
+    wait_until(ready, "the server did not start")
     return served
 
 
@@ -181,13 +184,13 @@ def test_sigterm_refuses_new_connections_and_answers_every_open_one(
     busy = UnixConnection(served.uds)
     in_flight = threading.Thread(target=lambda: held.update(r=served.get(busy, "/hold?name=b")))
     in_flight.start()
-    _until(lambda: (short_dir / "b.started").exists(), "the held request never arrived")
+    wait_until(lambda: (short_dir / "b.started").exists(), "the held request never arrived")
 
     served.proc.send_signal(signal.SIGTERM)
 
     # no new connection, on either socket, from the moment the drain starts
-    _until(lambda: _refused(lambda: _connect_unix(served.uds)), "the Unix socket still accepts")
-    _until(lambda: _refused(lambda: _connect_tcp(served.port)), "the TCP port still accepts")
+    wait_until(lambda: _refused(lambda: _connect_unix(served.uds)), "the Unix socket still accepts")
+    wait_until(lambda: _refused(lambda: _connect_tcp(served.port)), "the TCP port still accepts")
     # a request on a connection that was idle when the drain began is answered
     # (uvicorn alone closes that connection as the drain starts), and the
     # answer tells the peer to drop the connection
@@ -266,7 +269,7 @@ def test_several_workers_share_the_sockets_and_all_drain(
 
     served.proc.send_signal(signal.SIGTERM)
 
-    _until(lambda: _refused(lambda: _connect_unix(served.uds)), "the Unix socket still accepts")
+    wait_until(lambda: _refused(lambda: _connect_unix(served.uds)), "the Unix socket still accepts")
     # every request on the open connection is answered, until the worker that
     # holds it has the signal too and says it closes the connection
     answers = []
@@ -275,7 +278,7 @@ def test_several_workers_share_the_sockets_and_all_drain(
         answers.append(served.get(idle, "/hello"))
         return answers[-1].getheader("connection") == "close"
 
-    _until(told_to_close, "the connection was never closed")
+    wait_until(told_to_close, "the connection was never closed")
     assert {a.status for a in answers} == {200}
     idle.close()
     assert served.proc.wait(timeout=EVENT_WITHIN) in CLEAN_EXIT
@@ -288,3 +291,18 @@ def test_every_peer_drops_an_idle_connection_before_a_draining_server_closes_it(
     # the ingress (the local nginx, and what settings.yaml asks of the controller)
     settings = load_controller_settings(ROOT / "deploy/ingress/settings.yaml")
     assert drain_idle > settings.upstream_keepalive_s
+
+
+@pytest.mark.parametrize(
+    ("trusted", "seen"), [("127.0.0.1,unix", "10.1.2.3"), ("127.0.0.1", "unix")]
+)
+def test_a_proxy_on_the_unix_socket_names_the_client_only_when_trusted(
+    short_dir: Path, stop_all: list[subprocess.Popen[bytes]], trusted: str, seen: str
+) -> None:
+    served = _serve(short_dir, drain_seconds=1, trusted=trusted)
+    stop_all.append(served.proc)
+    connection = UnixConnection(served.uds)
+    connection.request("GET", "/client", headers={"X-Forwarded-For": "10.1.2.3"})
+    response = connection.getresponse()
+    assert json.loads(response.read()) == {"host": seen}
+    connection.close()

@@ -23,7 +23,9 @@ POST. Here SIGTERM starts a drain instead:
 It takes uvicorn's flags of the same names, plus `--uds` to listen on a Unix
 socket as well as on TCP: the local ingress reaches replicas that way, so a
 replica leaves the rotation by its path going away, as a pod leaves its
-Service's endpoints before it is stopped.
+Service's endpoints before it is stopped. A peer on the Unix socket has no
+address; it shows up as the client `unix`, so `--forwarded-allow-ips unix`
+trusts the proxy there to name the real client (X-Forwarded-For).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 STARTUP_FAILURE = 3
+UNIX_PEER = ("unix", 0)  # the client address of a connection on the Unix socket
 # Any local user may connect to the socket file itself; the directory it is in
 # decides who can reach it (devstack: root and nginx's worker user only).
 SOCKET_MODE = 0o666
@@ -68,6 +71,8 @@ class DrainingProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.idle_since = self.loop.time()
+        if self.client is None:  # a Unix socket's peer has no address
+            self.client = UNIX_PEER
 
     def data_received(self, data: bytes) -> None:
         self.idle_since = self.loop.time()
