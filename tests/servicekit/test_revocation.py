@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from servicekit.revocation import SENTINEL, RevocationList
 from tests.conftest import StackInfo
@@ -70,3 +72,46 @@ async def test_markers_expire_after_the_longest_token_lifetime(redis: Redis) -> 
     revocations = RevocationList(redis, fallback=Database(set()), marker_ttl_seconds=905)
     await revocations.mark([session_id])
     assert 900 < await redis.ttl(f"revoked:{session_id}") <= 905
+
+
+async def test_a_flush_during_a_sync_never_leaves_the_sentinel_vouching_for_lost_markers(
+    redis: Redis, stack: StackInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before every round trip the sync makes, another client wipes the marker
+    (as a FLUSHALL or a restart would): whenever the sentinel ends up set, the
+    marker it vouches for must be there."""
+    revoked = uuid.uuid4()
+    marker = f"revoked:{revoked}"
+    other = Redis.from_url(stack.redis_url, decode_responses=True)
+    original = Pipeline.execute
+    round_trips = 0
+
+    async def wipe_first(self: Pipeline, raise_on_error: bool = True) -> Any:
+        nonlocal round_trips
+        round_trips += 1
+        await other.delete(marker, SENTINEL)
+        return await original(self, raise_on_error)
+
+    monkeypatch.setattr(Pipeline, "execute", wipe_first)
+    original_set = Redis.set
+
+    def wipe_before_set(self: Redis, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(self, Pipeline):  # queued, sent by execute
+            return original_set(self, *args, **kwargs)
+
+        async def round_trip() -> Any:
+            await other.delete(marker)
+            return await original_set(self, *args, **kwargs)
+
+        return round_trip()
+
+    monkeypatch.setattr(Redis, "set", wipe_before_set)
+    revocations = RevocationList(redis, fallback=Database(set()), marker_ttl_seconds=60)
+    try:
+        await revocations.sync([revoked])
+    finally:
+        monkeypatch.undo()
+        await other.aclose()
+    assert round_trips >= 1
+    if await redis.exists(SENTINEL):
+        assert await redis.exists(marker)

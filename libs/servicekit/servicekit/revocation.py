@@ -106,9 +106,15 @@ class RevocationList:
             )
 
     async def sync(self, revoked: Iterable[uuid.UUID]) -> None:
-        """Write every recent revocation, then vouch for the list with the sentinel."""
-        await self._write_markers(list(revoked))
-        await self._redis.set(SENTINEL, "1", px=self._sentinel_ttl_ms)
+        """Write every recent revocation and vouch for the list with the sentinel,
+        in one MULTI/EXEC: a Redis flush or restart lands before both or after
+        both, never between them (a sentinel vouching for markers that are gone
+        would let a revoked token through until the next round)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for session_id in revoked:
+                pipe.set(MARKER_PREFIX + str(session_id), "1", ex=self._marker_ttl)
+            pipe.set(SENTINEL, "1", px=self._sentinel_ttl_ms)
+            await pipe.execute()
 
     async def _write_markers(self, ids: list[uuid.UUID]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
