@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -65,18 +66,8 @@ def running_stack(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert proc.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 180
-    for line in proc.stdout:
-        output.append(line)
-        if "stack ready" in line or time.monotonic() > deadline:
-            break
-    drain = threading.Thread(target=proc.stdout.read, daemon=True)
+    reader = wait_until_ready(proc, name)
     try:
-        if proc.poll() is not None or "stack ready" not in "".join(output[-1:]):
-            pytest.fail(f"the {name} did not start:\n" + "".join(output[-40:]))
-        drain.start()
         yield
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -85,9 +76,42 @@ def running_stack(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if drain.is_alive():
-            drain.join(timeout=10)
+        reader.join(timeout=10)
+        assert proc.stdout is not None
         proc.stdout.close()
+
+
+def wait_until_ready(
+    proc: subprocess.Popen[str], name: str = "local stack", within: float = 180
+) -> threading.Thread:
+    """Read a starting `devstack run`'s output until it says "stack ready"; fail
+    (stopping it) if it exits first or is not ready `within` seconds. The output
+    is read on a thread that goes on until the process ends (a full pipe would
+    block it), so the deadline holds even while the stack prints nothing."""
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    output: list[str] = []
+    deadline = time.monotonic() + within
+    while not output or "stack ready" not in output[-1]:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = f"(not ready within {within:.0f} s)\n"
+        if line is None or line.startswith("(not ready"):
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"the {name} did not start:\n" + "".join(output[-40:]) + (line or ""))
+        output.append(line)
+    return reader
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +149,8 @@ def stack() -> Iterator[StackInfo]:
             state=state,
         )
         yield info
-        _assert_no_secret_was_logged(info)
+    # once the stack has stopped: every process has written its last line
+    _assert_no_secret_was_logged(info)
 
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}")

@@ -10,6 +10,7 @@ from db_gateway import accounts, identity, schemas
 from db_gateway.config import Settings
 from db_gateway.db import create_engine
 from tests.conftest import StackInfo
+from tests.waiting import EVENT_WITHIN
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,12 @@ def settings(stack: StackInfo) -> Settings:
         environment="test",
         internal_token=stack.secrets["INTERNAL_TOKEN"],
         db_pool_size=20,
+        # Tests run dozens of transactions at once on a few rows: those waiting
+        # for a connection or a row lock wait for it, however busy the machine.
+        # The service's defaults (3 s, 5 s) are promises to clients under
+        # normal load; here they would only measure the machine.
+        db_pool_timeout=EVENT_WITHIN,
+        db_statement_timeout_ms=int(EVENT_WITHIN * 1000),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db_gateway import accounts, reports, schemas, transactions
 from servicekit.errors import Unprocessable
 from tests.db_gateway.conftest import new_account
+from tests.waiting import EVENT_WITHIN
 
 Sessions = async_sessionmaker[AsyncSession]
 D = Decimal
@@ -606,10 +607,15 @@ async def test_dashboard_is_read_in_one_snapshot_with_its_version(
     seen: list[schemas.DashboardRead] = []
 
     async def reader() -> None:
-        while len(seen) < 200 and (not seen or seen[-1].ledger_version < base + writes):
+        # until a read shows every write: an event, however reads and writes
+        # interleave on a busy machine (a number of reads is no such bound)
+        while not seen or seen[-1].ledger_version < base + writes:
             seen.append(await _dashboard(sessions, user_id))
 
-    await asyncio.gather(*(writer() for _ in range(4)), reader(), reader())
+    # a task group: a writer that fails stops the readers too
+    async with asyncio.timeout(EVENT_WITHIN), asyncio.TaskGroup() as tasks:
+        for task in [*(writer() for _ in range(4)), reader(), reader()]:
+            tasks.create_task(task)
     assert {d.ledger_version - base for d in seen} - {0} != set()  # saw writes land
     for d in seen:
         count = d.ledger_version - base

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
 import httpx
 
+from tests.conftest import wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[2]
-BASE = 28000
+# its own ports and state, apart from the session's test stack (which can run at once)
+BASE = int(os.environ.get("TEST_STACK_PORT_BASE", "18000")) + 1000
 INGRESS = BASE + 80
 PORTS = [INGRESS, BASE + 1, BASE + 2, BASE + 3, BASE + 32, BASE + 79]
 
 
-def _start(state: Path) -> subprocess.Popen[str]:
+def _start(state: Path) -> tuple[subprocess.Popen[str], threading.Thread]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -39,19 +44,14 @@ def _start(state: Path) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "stack ready" in line or "failed" in line:
-            break
-    assert "stack ready" in seen[-1], "".join(seen)
-    return proc
+    return proc, wait_until_ready(proc, "lifecycle stack")
 
 
-def _stop_with_ctrl_c(proc: subprocess.Popen[str]) -> None:
+def _stop_with_ctrl_c(started: tuple[subprocess.Popen[str], threading.Thread]) -> None:
+    proc, reader = started
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
+    reader.join(timeout=10)
     assert proc.stdout is not None
     proc.stdout.close()
 
@@ -63,7 +63,7 @@ def _listening(port: int) -> bool:
 
 def test_ctrl_c_stops_everything_and_a_second_run_keeps_the_data() -> None:
     # under the repository like the real one: the Postgres OS user must reach it
-    state = ROOT / ".devstack" / "lifecycle-test"
+    state = ROOT / ".devstack" / f"lifecycle-test-{BASE}"
     shutil.rmtree(state, ignore_errors=True)
     email = f"keep-{uuid.uuid4().hex[:8]}@example.com"
     credentials = {"email": email, "password": "correct horse battery staple"}

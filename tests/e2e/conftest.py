@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,3 +81,9 @@ def login(
     assert response.status_code == 200, response.text
     body = response.json()
     return User(email=email, access_token=body["access_token"], refresh_token=body["refresh_token"])
+
+
+def complete_lines(log: Path) -> list[str]:
+    """The lines of a log file another process is appending to, the one it may
+    be half-way through writing left out: only lines already ended by a newline."""
+    return log.read_text(errors="replace").split("\n")[:-1]

@@ -102,4 +102,6 @@ def steady_load(base_url: str, calls: list[Call], *, pause: float = 0.0) -> Iter
     finally:
         stop.set()
         for thread in threads:
-            thread.join(timeout=30)
+            thread.join(timeout=30)  # a call times out after 10 s
+    # a thread still calling would leak its requests into the next tests
+    assert not any(thread.is_alive() for thread in threads), "a load thread did not stop"

@@ -11,7 +11,7 @@ import redis
 
 from tests.conftest import StackInfo
 from tests.e2e.conftest import User, assert_problem, register_and_login
-from tests.e2e.test_categories import create, everything, refused
+from tests.e2e.test_categories import create, everything, instant, refused
 
 FIELDS = {"id", "category_id", "amount", "currency", "period", "created_at", "updated_at"}
 
@@ -56,7 +56,7 @@ def test_create_read_update_delete(api: httpx.Client, user: User) -> None:
     changed = api.patch(url, headers=user.headers, json={"amount": "450.5"})
     assert changed.status_code == 200, changed.text
     assert (changed.json()["amount"], changed.json()["currency"]) == ("450.50", "USD")
-    assert changed.json()["updated_at"] > created["updated_at"]
+    assert instant(changed.json()["updated_at"]) > instant(created["updated_at"])
     same = api.patch(url, headers=user.headers, json={"period": "monthly"})
     assert same.json()["amount"] == "450.50"
     assert api.get(url, headers=user.headers).json() == same.json()

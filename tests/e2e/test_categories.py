@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from typing import Any
 
@@ -14,6 +15,12 @@ from tests.conftest import StackInfo
 from tests.e2e.conftest import User, assert_problem, register_and_login
 
 FIELDS = {"id", "name", "kind", "parent_id", "created_at", "updated_at"}
+
+
+def instant(timestamp: str) -> dt.datetime:
+    """A timestamp of the API, to compare: "…:07Z" (a whole second) would sort
+    after "…:07.5Z" as text."""
+    return dt.datetime.fromisoformat(timestamp)
 
 
 def create(api: httpx.Client, user: User, **body: Any) -> dict[str, Any]:
@@ -124,7 +131,7 @@ def test_create_read_rename_move_and_delete(api: httpx.Client, user: User) -> No
     )
     assert moved.status_code == 200, moved.text
     assert (moved.json()["name"], moved.json()["parent_id"]) == ("Doctor", kids["id"])
-    assert moved.json()["updated_at"] > vet["updated_at"]
+    assert instant(moved.json()["updated_at"]) > instant(vet["updated_at"])
     top = api.patch(
         f"/services/categories/{vet['id']}", headers=user.headers, json={"parent_id": None}
     )

@@ -33,6 +33,7 @@ from tests.e2e.test_reports import (
     post,
     user_id,
 )
+from tests.waiting import EVENT_WITHIN
 
 
 @pytest.fixture
@@ -178,6 +179,7 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         self.stack, self.user = stack, user
         self.stop = threading.Event()
+        self.reading = threading.Event()  # it has read once: it is running
         self.reads = 0
         self.failures: list[str] = []
 
@@ -187,6 +189,7 @@ class Reader(threading.Thread):
             while not self.stop.is_set() and dt.datetime.now(dt.UTC) < deadline:
                 response = client.get("/services/dashboard", headers=self.user.headers)
                 self.reads += 1
+                self.reading.set()
                 if response.status_code != 200:
                     self.failures.append(response.text)
 
@@ -201,6 +204,10 @@ def test_every_write_shows_on_the_next_read_while_another_client_reads(
     for reader in readers:
         reader.start()
     try:
+        # the writes begin once both readers are reading, not when their
+        # threads happen to get going
+        for reader in readers:
+            assert reader.reading.wait(EVENT_WITHIN), "a reader never read"
         usd = account(api, user, "USD", opening="100.00")
         assert [a["id"] for a in dashboard_of(api, user)["accounts"]] == [usd]
         balance, spent, newest = Decimal("100.00"), Decimal(0), None

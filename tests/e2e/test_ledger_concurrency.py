@@ -31,6 +31,7 @@ from tests.e2e.ledger_checks import (
     scalar,
     user_id_of,
 )
+from tests.waiting import wait_until
 
 SEED = 20261125
 TRANSFERS = 200
@@ -261,6 +262,8 @@ def test_a_writer_always_reads_its_own_writes_while_readers_race(
         first = api.get(f"/services/accounts/{account}/balance", headers=user.headers).json()
         seen_by_writer[(account, first["version"])] = first["balance"]
     done = threading.Event()
+    readers = 4
+    reads_by = [0] * readers  # the reads each reader has completed so far
     failures: list[str] = []
     observations: list[tuple[str, int, str]] = []
     observations_lock = threading.Lock()
@@ -274,6 +277,7 @@ def test_a_writer_always_reads_its_own_writes_while_readers_race(
             account = accounts[reads % len(accounts)]
             response = client.get(f"/services/accounts/{account}/balance", headers=user.headers)
             reads += 1
+            reads_by[n] = reads
             if response.status_code != 200:
                 failures.append(f"reader {n}: {response.status_code} {response.text}")
                 break
@@ -290,11 +294,21 @@ def test_a_writer_always_reads_its_own_writes_while_readers_race(
             observations.extend(mine)
         return reads
 
+    def read_since(marks: list[int]) -> bool:
+        """Every reader has read since `marks` (or one has failed, and stopped)."""
+        return bool(failures) or all(r > m for r, m in zip(reads_by, marks, strict=True))
+
     def writer() -> None:
         client = clients.get()
         versions = {a: v for (a, v) in seen_by_writer}
+        since = [0] * readers
         try:
             for i in range(50):
+                # each write waits until every reader has read since the last
+                # one: the readers race all the writes, however the threads
+                # happen to be scheduled (a reader that failed stops this)
+                wait_until(functools.partial(read_since, since), "a reader stopped reading")
+                since = list(reads_by)
                 kind = ("expense", "income", "transfer")[i % 3]
                 amount = rng.randrange(1, 5_000)
                 source, target = rng.sample(accounts, 2)
@@ -326,10 +340,10 @@ def test_a_writer_always_reads_its_own_writes_while_readers_race(
             done.set()
 
     with ThreadPoolExecutor(max_workers=5) as pool:
-        readers = [pool.submit(reader, n) for n in range(4)]
+        running = [pool.submit(reader, n) for n in range(readers)]
         writes = pool.submit(writer)
         writes.result()
-        reads = [r.result() for r in readers]
+        reads = [r.result() for r in running]
     assert not failures, failures[:10]
     assert min(reads) > 10, reads  # the readers really ran alongside the writer
     # whatever a reader saw was a state the writer saw at that same version

@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,8 +24,9 @@ import httpx
 import pytest
 
 from tests.conftest import StackInfo
-from tests.e2e.conftest import User, assert_problem
+from tests.e2e.conftest import User, assert_problem, complete_lines
 from tests.e2e.ledger_checks import ledger_rows, open_account, user_id_of
+from tests.waiting import wait_until
 
 # ---------------------------------------------------------------- helpers
 
@@ -39,19 +41,29 @@ def _address(url: str) -> tuple[str, int]:
 def served_by(stack: StackInfo, request_id: str) -> str:
     """ "ingress" when nginx answered itself, else the service whose replica did
     ("auth", "ledger", "db-gateway"), from nginx's access log line."""
-    ports = {_address(url)[1]: re.sub(r"-\d+$", "", name) for name, url in stack.services.items()}
+    ports = {_address(url)[1]: name for name, url in stack.services.items()}
     log = stack.logs / "nginx-access.log"
-    deadline = time.monotonic() + 10
-    while True:
+
+    def service_of(upstream: str) -> str:
+        # the replica that answered is the last nginx tried: `unix:/…/ledger-2.sock`
+        # (how the ingress reaches replicas) or `127.0.0.1:<port>`
+        answered = upstream.split(",")[-1].strip()
+        if answered.startswith("unix:"):
+            replica = Path(answered.removeprefix("unix:")).stem
+        else:
+            replica = ports[int(answered.rsplit(":", 1)[1])]
+        return re.sub(r"-\d+$", "", replica)
+
+    def line_of_the_request() -> dict[str, Any] | None:
         # nginx writes the line as it finishes the request, right after the response
-        for line in reversed(log.read_text().splitlines()):
-            entry = json.loads(line)
+        for line in reversed(complete_lines(log)):
+            entry: dict[str, Any] = json.loads(line)
             if entry["request_id"] == request_id:
-                upstream = entry["upstream"]
-                return "ingress" if not upstream else ports[int(upstream.rsplit(":", 1)[1])]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no access log line for {request_id}")
-        time.sleep(0.05)
+                return entry
+        return None
+
+    upstream = wait_until(line_of_the_request, f"no access log line for {request_id}")["upstream"]
+    return "ingress" if not upstream else service_of(upstream)
 
 
 def fresh_id() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from pathlib import Path
 
@@ -13,25 +12,38 @@ import httpx
 import pytest
 
 from tests.conftest import JWT, StackInfo
-from tests.e2e.conftest import User, bearer, login, register_and_login
+from tests.e2e.conftest import User, bearer, complete_lines, login, register_and_login
+from tests.waiting import wait_until
+
+Lines = dict[str, list[dict[str, object]]]
 
 
-def _lines_with(logs: Path, pattern: str, text: str) -> dict[str, list[dict[str, object]]]:
-    found: dict[str, list[dict[str, object]]] = {}
+def _lines_with(logs: Path, pattern: str, text: str) -> Lines:
+    found: Lines = {}
     for log in sorted(logs.glob(pattern)):
-        lines = [json.loads(line) for line in log.read_text().splitlines() if text in line]
+        lines = [json.loads(line) for line in complete_lines(log) if text in line]
         if lines:
             found[log.name] = lines
     return found
 
 
-def _wait_for_lines(logs: Path, pattern: str, text: str) -> dict[str, list[dict[str, object]]]:
-    # a service writes its access line just after the response leaves it
-    deadline = time.monotonic() + 5
-    while not (found := _lines_with(logs, pattern, text)):
-        assert time.monotonic() < deadline, f"{text} is in no {pattern}"
-        time.sleep(0.05)
-    return found
+def _access_lines(found: Lines) -> list[dict[str, object]]:
+    return [line for lines in found.values() for line in lines if line.get("logger") == "access"]
+
+
+def _wait_for_lines(logs: Path, pattern: str, text: str) -> Lines:
+    """The lines of `text`'s request in the logs matching `pattern`, once they are
+    all written. nginx writes one line per request, once it has answered; a
+    service writes its access line last, just after the response has left it,
+    so that line is the event to wait for (a line the request logged before it
+    may already be there without it)."""
+
+    def written() -> Lines:
+        found = _lines_with(logs, pattern, text)
+        complete = pattern.startswith("nginx") or _access_lines(found)
+        return found if found and complete else {}
+
+    return wait_until(written, f"{text}: no access line in {pattern}")
 
 
 @pytest.mark.parametrize(
@@ -73,7 +85,7 @@ def test_one_request_id_across_every_service_a_write_touched(
         assert all(line["request_id"] == request_id for line in lines)
         if pattern != "nginx-access.log":
             # the one access line of the one replica that served it
-            (served,) = [line for line in lines if line.get("logger") == "access"]
+            (served,) = _access_lines(found)
             assert served["status"] in (200, 201)
             assert str(served["route"]).startswith(("/services", "/internal"))
             assert served["user_id"]
@@ -94,25 +106,53 @@ def test_a_login_is_followed_into_auth_and_db_gateway(
         assert len(found) == 1, f"one {pattern} replica served it: {sorted(found)}"
 
 
-def test_no_log_line_holds_a_password_token_or_secret(api: httpx.Client, stack: StackInfo) -> None:
+def _every_line_written(stack: StackInfo, request_ids: list[str]) -> None:
+    """Wait until every line about these requests is in the logs. nginx writes
+    a request's one line once it has answered it: each one is waited for. A
+    service process writes all of a request's lines, its access line last, as
+    it answers it and before it reads another request: once one more request
+    to each process has its access line, every earlier line is there too."""
+    nginx = stack.logs / "nginx-access.log"
+    wait_until(
+        lambda: (
+            set(request_ids)
+            <= set(re.findall(r"secrets-[0-9a-f]{32}", "\n".join(complete_lines(nginx))))
+        ),
+        "a request of the test has no nginx access line",
+    )
+    for name, url in stack.services.items():
+        marker = f"flushed-{uuid.uuid4().hex}"
+        httpx.get(f"{url}/{marker}", headers={"X-Request-ID": marker}, timeout=10)
+        _wait_for_lines(stack.logs, f"{name}.log", marker)
+
+
+def test_no_log_line_holds_a_password_token_or_secret(stack: StackInfo) -> None:
     """Everything sensitive this test handles, and the stack's own secrets,
     appear in no log of any part (the whole run's other passwords and tokens
     are checked when the stack stops: see tests/conftest.py)."""
+    sent: list[str] = []
+
+    def tag(request: httpx.Request) -> None:
+        # an id of its own for each request: what tells when its lines are written
+        request.headers["X-Request-ID"] = f"secrets-{uuid.uuid4().hex}"
+        sent.append(request.headers["X-Request-ID"])
+
     password = f"Unlogged-{uuid.uuid4().hex}"
     new_password = f"Still-unlogged-{uuid.uuid4().hex}"
-    user = register_and_login(api, password=password)
-    second = login(api, user.email, password)
-    api.post("/auth/login", json={"email": user.email, "password": f"{password}-wrong"})
-    rotated = api.post("/auth/refresh", json={"refresh_token": second.refresh_token}).json()
-    api.post("/auth/refresh", json={"refresh_token": second.refresh_token})  # reuse: refused
-    api.get("/auth/sessions", headers=bearer(rotated["access_token"]))
-    changed = api.post(
-        "/auth/password",
-        headers=user.headers,
-        json={"current_password": password, "new_password": new_password},
-    )
-    assert changed.status_code == 204
-    api.request("DELETE", "/profile", headers=user.headers, json={"password": "not it"})
+    with httpx.Client(base_url=stack.ingress, timeout=10, event_hooks={"request": [tag]}) as api:
+        user = register_and_login(api, password=password)
+        second = login(api, user.email, password)
+        api.post("/auth/login", json={"email": user.email, "password": f"{password}-wrong"})
+        rotated = api.post("/auth/refresh", json={"refresh_token": second.refresh_token}).json()
+        api.post("/auth/refresh", json={"refresh_token": second.refresh_token})  # reuse: refused
+        api.get("/auth/sessions", headers=bearer(rotated["access_token"]))
+        changed = api.post(
+            "/auth/password",
+            headers=user.headers,
+            json={"current_password": password, "new_password": new_password},
+        )
+        assert changed.status_code == 204
+        api.request("DELETE", "/profile", headers=user.headers, json={"password": "not it"})
     sensitive = {
         password,
         new_password,
@@ -124,7 +164,7 @@ def test_no_log_line_holds_a_password_token_or_secret(api: httpx.Client, stack: 
         rotated["refresh_token"],
         *stack.secrets.values(),
     }
-    time.sleep(0.2)  # the last access lines
+    _every_line_written(stack, sent)
     leaks = [
         (log.name, number)
         for log in sorted(stack.logs.glob("*.log"))

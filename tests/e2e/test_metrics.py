@@ -5,9 +5,7 @@ value comes from a small known set (no ids, emails or raw paths)."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from servicekit import metrics
 from tests.conftest import StackInfo
 from tests.e2e.conftest import PASSWORD, User, assert_problem, client_at, register_and_login
+from tests.waiting import wait_until
 
 SERVICES = ("auth", "ledger", "db-gateway")
 DOCS_PREFIX = {"auth": "/auth", "ledger": "/services", "db-gateway": "/internal"}
@@ -174,15 +173,6 @@ def test_cache_hits_misses_and_idempotent_replays_are_counted(
     assert moved("http_server_requests_total", status="200", **balance) == 3
 
 
-def _wait(condition: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def test_without_redis_reads_fall_back_and_failed_updates_are_repaired(
     api: httpx.Client, stack: StackInfo
 ) -> None:
@@ -205,7 +195,7 @@ def test_without_redis_reads_fall_back_and_failed_updates_are_repaired(
     assert moved(down, "ledger_cache_updates_total", cache="balance", outcome="failed") == 1
     assert moved(down, "ledger_cache_updates_total", cache="dashboard", outcome="failed") == 1
     # the background repair applies them once Redis is back
-    assert _wait(
+    wait_until(
         lambda: (
             moved(
                 scrape(stack, "ledger"),
@@ -214,7 +204,9 @@ def test_without_redis_reads_fall_back_and_failed_updates_are_repaired(
                 outcome="repaired",
             )
             >= 1
-        )
+        ),
+        "the failed cache update was never repaired",
+        every=0.1,
     )
     body = api.get(f"/services/accounts/{account}/balance", headers=user.headers).json()
     assert body["balance"] == "48.75"

@@ -9,11 +9,18 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis
+from jose import jwt
 
 from tests.conftest import StackInfo
 from tests.e2e.conftest import PASSWORD, User, assert_problem, login, register_and_login
+from tests.waiting import wait_until
 
+# Product promises, kept as ceilings: a revoked token is refused within a
+# second (auth writes the marker before it answers, so this is generous), and
+# the revocation sync (every second, on each auth replica) rebuilds a lost list
+# within a couple of seconds.
 DEADLINE_SECONDS = 1.0
+REBUILT_WITHIN = 5.0
 
 
 @pytest.fixture
@@ -97,11 +104,17 @@ def test_revocation_survives_redis_losing_every_marker(
     redis_client.flushall()
     assert_problem(api.get("/services/accounts", headers=victim.headers), 401, "token_revoked")
     assert api.get("/services/accounts", headers=bystander.headers).status_code == 200
-    # the sync rebuilds the list from Postgres within a couple of seconds
-    deadline = time.monotonic() + 5
-    while not redis_client.exists("revoked-sync"):
-        assert time.monotonic() < deadline, "revocation list was not rebuilt"
-        time.sleep(0.1)
+    # the sync rebuilds the list from Postgres within a couple of seconds: its
+    # sentinel and the victim's marker are back. (The sentinel alone is not the
+    # event: a round that wrote its markers just before the flush sets it just
+    # after, with the markers gone until the next round.)
+    marker = f"revoked:{jwt.get_unverified_claims(victim.access_token)['sid']}"
+    wait_until(
+        lambda: redis_client.exists("revoked-sync") and redis_client.exists(marker),
+        "revocation list was not rebuilt",
+        within=REBUILT_WITHIN,
+        every=0.1,
+    )
     assert redis_client.keys("revoked:*")
     assert_problem(api.get("/services/accounts", headers=victim.headers), 401, "token_revoked")
 

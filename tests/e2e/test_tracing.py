@@ -29,10 +29,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.conftest import ROOT, running_stack
 from tests.e2e.conftest import bearer, register_and_login
+from tests.waiting import EVENT_WITHIN
 
-PORT_BASE = 29000
-INGRESS_PORT = 29080
-STATE = ROOT / ".devstack" / "test-tracing"
+# Beside the main test stack (tests/conftest.py), on ports of its own derived
+# from the same TEST_STACK_PORT_BASE, so that runs with different bases never
+# share a port or a state directory.
+MAIN_PORT_BASE = int(os.environ.get("TEST_STACK_PORT_BASE", "18000"))
+PORT_BASE = MAIN_PORT_BASE + 500  # the main stack uses its base up to base + 80
+INGRESS_PORT = PORT_BASE + 80
+STATE = ROOT / ".devstack" / f"test-tracing-{MAIN_PORT_BASE}"
 
 
 @dataclass(frozen=True)
@@ -239,9 +244,19 @@ def test_probes_and_scrapes_are_not_traced(receiver: Receiver, traced_ingress: s
     info = json.loads((STATE / "stack.json").read_text())
     before = len(receiver.spans)
     for url in info["services"].values():
-        for path in ("/healthz", "/readyz", "/metrics"):
-            assert httpx.get(url + path, timeout=5).status_code == 200
-    time.sleep(1)  # several export rounds
+        with httpx.Client(base_url=url, timeout=10) as client:  # one connection, one process
+            for path in ("/healthz", "/readyz", "/metrics"):
+                assert client.get(path).status_code == 200
+            # then a request that is traced: a process exports its spans in the
+            # order they ended, so once this one has arrived, a span of a probe
+            # would have arrived before it
+            marker = secrets.token_bytes(16)
+            client.get(
+                f"/not-a-probe-{marker.hex()}",
+                headers={"traceparent": f"00-{marker.hex()}-{secrets.token_bytes(8).hex()}-01"},
+            )
+            _wait_for(receiver, marker, bool, timeout=EVENT_WITHIN)
+            assert receiver.trace(marker), f"{url}: the span of a traced request never arrived"
     names = {s.span.name for s in receiver.spans[before:] if s.span.kind == Span.SPAN_KIND_SERVER}
     assert not [n for n in names if n.endswith(("/healthz", "/readyz", "/metrics"))], names
 

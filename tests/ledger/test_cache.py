@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -13,10 +13,15 @@ from redis.asyncio import Redis
 from ledger.cache import GONE, CachedBalance, CachedDashboard, LedgerCache
 from tests.conftest import StackInfo
 
+# How long the tests' clients wait for Redis: long enough for a Redis that
+# answers at all to answer, on a busy machine too; and next to nothing while
+# their writes are held, so that these time out at once.
+PATIENT_SECONDS, IMPATIENT_SECONDS = 5.0, 0.05
+
 
 @pytest.fixture
 async def redis(stack: StackInfo) -> AsyncIterator[Redis]:
-    client = Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=1)
+    client = Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=PATIENT_SECONDS)
     yield client
     await client.aclose()
 
@@ -101,26 +106,53 @@ async def test_redis_unreachable_means_a_miss_and_a_queued_update(redis: Redis) 
     await dead.aclose()
 
 
+async def _answer_within(client: Redis, seconds: float) -> None:
+    """From its next command on, `client` gives up on Redis after `seconds`."""
+    pool = client.connection_pool
+    await pool.disconnect()
+    pool.connection_kwargs["socket_timeout"] = seconds
+    pool.reset()  # type: ignore[no-untyped-call]  # new connections, made with that timeout
+
+
+@asynccontextmanager
+async def _writes_held(redis: Redis, *clients: Redis) -> AsyncIterator[None]:
+    """Redis holds every write (scripts included) until the block ends, and
+    `clients` give up on one at once: to them Redis stops answering. Ended
+    explicitly (CLIENT UNPAUSE), not by a timer that a slow machine could
+    outlast or fall short of; the pause's own timeout only guards against a
+    test that dies inside the block."""
+    for client in clients:
+        await _answer_within(client, IMPATIENT_SECONDS)
+    await redis.client_pause(60_000, all=False)  # WRITE: reads and UNPAUSE still run
+    try:
+        yield
+    finally:
+        await redis.client_unpause()
+        for client in clients:
+            await _answer_within(client, PATIENT_SECONDS)
+
+
 async def test_queued_updates_reach_redis_when_it_answers_again(
     redis: Redis, stack: StackInfo
 ) -> None:
-    impatient = Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=0.05)
-    cache = LedgerCache(impatient, ttl_seconds=60)
+    client = Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=PATIENT_SECONDS)
+    cache = LedgerCache(client, ttl_seconds=60)
     user, account = uuid.uuid4(), uuid.uuid4()
     await cache.fill_balance(user, _balance(account, "1.00", 1))
     await cache.fill_dashboard(user, CachedDashboard(version=1, body=b"v1"))
+    assert await cache.balance(user, account) is not None  # the fills landed
+    assert await cache.dashboard(user) is not None
     # Redis stops answering for a moment: the write's updates time out...
-    await redis.client_pause(600)
-    await cache.written(user, [_balance(account, "2.00", 2)], ledger_version=2)
-    assert cache.pending == 2
+    async with _writes_held(redis, client):
+        await cache.written(user, [_balance(account, "2.00", 2)], ledger_version=2)
+        assert cache.pending == 2
     # ...and the repair runs once it answers again: the old balance is gone (the
     # next read fills it from the database), and so is the old dashboard
-    await asyncio.sleep(0.7)
     await cache.repair()
     assert cache.pending == 0
     assert await cache.dashboard(user) is None
     assert await cache.balance(user, account) is None
-    await impatient.aclose()
+    await client.aclose()
 
 
 async def test_a_late_repair_never_brings_back_an_older_balance(
@@ -129,15 +161,15 @@ async def test_a_late_repair_never_brings_back_an_older_balance(
     """Two replicas each acknowledge a write while Redis is unreachable to them;
     whichever repairs first, no reader is served the older balance."""
     clients = [
-        Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=0.05)
+        Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=PATIENT_SECONDS)
         for _ in range(2)
     ]
     replicas = [LedgerCache(client, ttl_seconds=60) for client in clients]
     user, account = uuid.uuid4(), uuid.uuid4()
-    await redis.client_pause(600)
-    await replicas[0].written(user, [_balance(account, "89.99", 2)], ledger_version=2)
-    await replicas[1].written(user, [_balance(account, "89.98", 3)], ledger_version=3)
-    await asyncio.sleep(0.7)
+    async with _writes_held(redis, *clients):
+        await replicas[0].written(user, [_balance(account, "89.99", 2)], ledger_version=2)
+        await replicas[1].written(user, [_balance(account, "89.98", 3)], ledger_version=3)
+        assert (replicas[0].pending, replicas[1].pending) == (2, 2)  # both writes were lost
     await replicas[0].repair()  # the replica with the older write repairs first
     cached = await replicas[1].balance(user, account)
     assert cached is None or (isinstance(cached, CachedBalance) and cached.version == 3)

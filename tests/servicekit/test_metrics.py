@@ -29,6 +29,7 @@ from servicekit.app import build_app
 from servicekit.errors import ProblemError, ServiceUnavailable
 from servicekit.http import PeerClient, create_http_client, create_internal_client, send
 from servicekit.settings import ServiceSettings
+from tests.waiting import EVENT_WITHIN, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = "http_server_requests_total"
@@ -415,7 +416,7 @@ def _scrape(url: str) -> dict[str, Any]:
 
 def test_workers_report_one_sum_in_multiprocess_mode(two_workers: str) -> None:
     pids: set[int] = set()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + EVENT_WITHIN
     sent = 0
     # a new connection per request, so both workers get some
     while len(pids) < 2 or sent < 20:
@@ -424,7 +425,11 @@ def test_workers_report_one_sum_in_multiprocess_mode(two_workers: str) -> None:
         assert time.monotonic() < deadline, "one worker took every connection"
 
     key = REQUESTS + repr(sorted({"method": "GET", "route": "/worker", "status": "200"}.items()))
-    # whichever worker answers the scrape reports every worker's requests
+    # a request is counted as its middleware finishes, just after the answer left
+    wait_until(
+        lambda: _scrape(two_workers).get(key) == sent, "every request counted in some scrape"
+    )
+    # then whichever worker answers the scrape reports every worker's requests
     for _ in range(4):
         scraped = _scrape(two_workers)
         assert scraped[key] == sent
