@@ -17,8 +17,9 @@ import redis
 from pydantic import SecretStr
 from redis.asyncio import Redis as AsyncRedis
 
+from ledger import reports as ledger_reports
 from ledger.cache import LedgerCache
-from ledger.services import reports as ledger_reports
+from ledger.gateway import Gateway
 from servicekit.http import create_internal_client
 from servicekit.jsonutil import loads
 from tests.conftest import StackInfo
@@ -329,11 +330,12 @@ async def test_without_redis_the_dashboard_is_computed_every_time(
     usd = account(api, user, "USD", opening="5.00")
     down = AsyncRedis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, decode_responses=True)
     cache = LedgerCache(down, ttl_seconds=60)
-    gateway = create_internal_client(
+    client = create_internal_client(
         stack.services["db-gateway"], SecretStr(stack.secrets["INTERNAL_TOKEN"])
     )
+    gateway = Gateway(client, cache)
     try:
-        async with gateway:
+        async with client:
             first = await ledger_reports.dashboard(
                 gateway=gateway, cache=cache, user_id=owner, cached=await cache.dashboard(owner)
             )

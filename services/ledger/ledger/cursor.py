@@ -24,3 +24,10 @@ def decode_cursor(cursor: str, keys: frozenset[str]) -> dict[str, Any]:
     if not isinstance(position, dict) or set(position) != keys:
         raise field_error("cursor", "is not a cursor this API returned")
     return position
+
+
+def cursor_int(value: Any) -> int:
+    """A sequence number read from a cursor."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise field_error("cursor", "is not a cursor this API returned")
+    return value

@@ -6,17 +6,17 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, Header, Query, Request
 from pydantic import AfterValidator
 
+from ledger import gateway
 from ledger.cache import LedgerCache
 from servicekit.errors import PreconditionFailed, field_error
 
 
-async def _gateway(request: Request) -> httpx.AsyncClient:
-    client: httpx.AsyncClient = request.app.state.gateway
-    return client
+async def _gateway(request: Request) -> gateway.Gateway:
+    the_gateway: gateway.Gateway = request.app.state.gateway
+    return the_gateway
 
 
 async def _cache(request: Request) -> LedgerCache:
@@ -24,7 +24,7 @@ async def _cache(request: Request) -> LedgerCache:
     return cache
 
 
-Gateway = Annotated[httpx.AsyncClient, Depends(_gateway)]
+Gateway = Annotated[gateway.Gateway, Depends(_gateway)]
 Cache = Annotated[LedgerCache, Depends(_cache)]
 Limit = Annotated[int, Query(ge=1, le=200, description="page size (default 50, max 200)")]
 Cursor = Annotated[

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from ledger.cache import LedgerCache, run_repair_loop
 from ledger.config import Settings
+from ledger.gateway import Gateway
 from ledger.routes import ROUTERS
 from ledger.routes.common import NotModified, not_modified
 from servicekit.app import build_app
@@ -26,9 +27,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     redis = create_redis(settings)
     gateway = create_internal_client(settings.db_gateway_url, settings.internal_token)
-    app.state.gateway = gateway
     cache = LedgerCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
     app.state.cache = cache
+    app.state.gateway = Gateway(gateway, cache)
     app.state.password_hasher = PasswordHasher()  # verifies only; hashes carry their cost
     app.state.revocations = RevocationList(
         redis, fallback=gateway_session_check(gateway), marker_ttl_seconds=3600 + LEEWAY_SECONDS

@@ -7,37 +7,41 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.cache import CachedBalance
+from ledger.gateway import AccountRow, TransactionRow
 from ledger.schemas.accounts import AccountRead
 from ledger.schemas.transactions import TransactionRead
 from servicekit.jsonutil import dumps
 from servicekit.money import format_amount
 
 
-def money(value: Any, currency: str) -> str:
+def money(value: str, currency: str) -> str:
     return format_amount(Decimal(value), currency)
 
 
-def account_read(row: dict[str, Any]) -> AccountRead:
+def account_read(row: AccountRow) -> AccountRead:
     currency = row["currency"]
-    return AccountRead(
-        id=row["id"],
-        name=row["name"],
-        type=row["type"],
-        currency=currency,
-        balance=money(row["balance"], currency),
-        opening_balance=money(row["opening_balance"], currency),
-        archived=row["archived"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    return AccountRead.model_validate(
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "type": row["type"],
+            "currency": currency,
+            "balance": money(row["balance"], currency),
+            "opening_balance": money(row["opening_balance"], currency),
+            "archived": row["archived"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+        }
     )
 
 
-def transaction_public(row: dict[str, Any]) -> dict[str, Any]:
+def transaction_public(row: TransactionRow) -> dict[str, Any]:
     """A transaction as db-gateway sent it, as the API shows it (TransactionRead's
     fields, in order), as plain data: pages and writes are serialised once,
     without building a model per transaction."""
     currency = row["currency"]
     to_currency = row["to_currency"]
+    to_amount = row["to_amount"]
     return {
         "id": row["id"],
         "type": row["type"],
@@ -45,7 +49,7 @@ def transaction_public(row: dict[str, Any]) -> dict[str, Any]:
         "to_account_id": row["to_account_id"],
         "amount": money(row["amount"], currency),
         "currency": currency,
-        "to_amount": money(row["to_amount"], to_currency) if row["to_amount"] else None,
+        "to_amount": money(to_amount, to_currency) if to_amount and to_currency else None,
         "to_currency": to_currency,
         "category_id": row["category_id"],
         "splits": [
@@ -66,19 +70,8 @@ def transaction_public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def transaction_read(row: dict[str, Any]) -> TransactionRead:
+def transaction_read(row: TransactionRow) -> TransactionRead:
     return TransactionRead.model_validate(transaction_public(row))
-
-
-def cached_balance(row: dict[str, Any]) -> CachedBalance:
-    """A balance db-gateway returned (from a write or an account read)."""
-    return CachedBalance(
-        account_id=row.get("account_id") or row["id"],
-        currency=row["currency"],
-        balance=Decimal(row["balance"]),
-        version=row["version"],
-        as_of=row["updated_at"],
-    )
 
 
 def balance_json(balance: CachedBalance) -> bytes:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from ledger import accounts as service
 from ledger import views
 from ledger.deps import Cache, Cursor, Gateway, Limit, etag, matches
 from ledger.routes.common import (
@@ -25,22 +26,17 @@ from ledger.schemas.accounts import (
     AccountUpdate,
     BalanceRead,
 )
-from ledger.services import accounts as service
 from servicekit.jwt import CurrentUser, UserPendingRevocation
 
 router = APIRouter(prefix="/services/accounts", tags=["accounts"], responses=UNAUTHORIZED)
 
 
 @router.post("", status_code=201, responses=INVALID)
-async def create_account(
-    body: AccountCreate, user: CurrentUser, gateway: Gateway, cache: Cache
-) -> AccountRead:
+async def create_account(body: AccountCreate, user: CurrentUser, gateway: Gateway) -> AccountRead:
     """Open an account. Its currency is fixed for life. An `opening_balance`
     (negative for a card or loan you owe on) is booked against a hidden equity
     account, so the books stay balanced."""
-    return await service.create_account(
-        gateway=gateway, cache=cache, user_id=user.user_id, draft=body
-    )
+    return await service.create_account(gateway=gateway, user_id=user.user_id, draft=body)
 
 
 @router.get("", responses=INVALID)
@@ -66,27 +62,23 @@ async def get_account(account_id: uuid.UUID, user: CurrentUser, gateway: Gateway
 
 @router.patch("/{account_id}", responses={**NOT_FOUND, **INVALID, **CONFLICT})
 async def update_account(
-    account_id: uuid.UUID, body: AccountUpdate, user: CurrentUser, gateway: Gateway, cache: Cache
+    account_id: uuid.UUID, body: AccountUpdate, user: CurrentUser, gateway: Gateway
 ) -> AccountRead:
     """Rename, retype, archive or unarchive an account, or correct its opening
     balance (the balance moves by the difference). Archived accounts are
     read-only: no transaction may be added to, moved to or changed on them."""
     return await service.update_account(
-        gateway=gateway, cache=cache, user_id=user.user_id, account_id=account_id, change=body
+        gateway=gateway, user_id=user.user_id, account_id=account_id, change=body
     )
 
 
 @router.delete(
     "/{account_id}", status_code=204, response_class=Response, responses={**NOT_FOUND, **CONFLICT}
 )
-async def delete_account(
-    account_id: uuid.UUID, user: CurrentUser, gateway: Gateway, cache: Cache
-) -> Response:
+async def delete_account(account_id: uuid.UUID, user: CurrentUser, gateway: Gateway) -> Response:
     """Delete an account no transaction uses; otherwise 409
     `account_has_transactions`: archive it instead."""
-    await service.delete_account(
-        gateway=gateway, cache=cache, user_id=user.user_id, account_id=account_id
-    )
+    await service.delete_account(gateway=gateway, user_id=user.user_id, account_id=account_id)
     return Response(status_code=204)
 
 

@@ -6,10 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from ledger.deps import Cache, Cursor, Gateway, Limit
+from ledger import budgets as service
+from ledger.deps import Cursor, Gateway, Limit
 from ledger.routes.common import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from ledger.schemas.budgets import BudgetCreate, BudgetPage, BudgetRead, BudgetUpdate
-from ledger.services import budgets as service
 from servicekit.jwt import CurrentUser
 
 router = APIRouter(prefix="/services", tags=["budgets"], responses=UNAUTHORIZED)
@@ -20,15 +20,11 @@ ONE = "/budgets/{budget_id:uuid}"
 
 
 @router.post("/budgets", status_code=201, responses={**NOT_FOUND, **INVALID, **CONFLICT})
-async def create_budget(
-    body: BudgetCreate, user: CurrentUser, gateway: Gateway, cache: Cache
-) -> BudgetRead:
+async def create_budget(body: BudgetCreate, user: CurrentUser, gateway: Gateway) -> BudgetRead:
     """Set a monthly budget for one of your expense categories, in a currency
     (your profile's `default_currency` unless you send one). One budget per
     category and currency: another is a 409 `budget_exists`."""
-    return await service.create_budget(
-        gateway=gateway, cache=cache, user_id=user.user_id, draft=body
-    )
+    return await service.create_budget(gateway=gateway, user_id=user.user_id, draft=body)
 
 
 @router.get("/budgets", responses=INVALID)
@@ -48,20 +44,16 @@ async def get_budget(budget_id: uuid.UUID, user: CurrentUser, gateway: Gateway) 
 
 @router.patch(ONE, responses={**NOT_FOUND, **INVALID})
 async def update_budget(
-    budget_id: uuid.UUID, body: BudgetUpdate, user: CurrentUser, gateway: Gateway, cache: Cache
+    budget_id: uuid.UUID, body: BudgetUpdate, user: CurrentUser, gateway: Gateway
 ) -> BudgetRead:
     """Change the amount. The category and currency are fixed (422): delete the
     budget and create another instead."""
     return await service.update_budget(
-        gateway=gateway, cache=cache, user_id=user.user_id, budget_id=budget_id, change=body
+        gateway=gateway, user_id=user.user_id, budget_id=budget_id, change=body
     )
 
 
 @router.delete(ONE, status_code=204, response_class=Response, responses=NOT_FOUND)
-async def delete_budget(
-    budget_id: uuid.UUID, user: CurrentUser, gateway: Gateway, cache: Cache
-) -> Response:
-    await service.delete_budget(
-        gateway=gateway, cache=cache, user_id=user.user_id, budget_id=budget_id
-    )
+async def delete_budget(budget_id: uuid.UUID, user: CurrentUser, gateway: Gateway) -> Response:
+    await service.delete_budget(gateway=gateway, user_id=user.user_id, budget_id=budget_id)
     return Response(status_code=204)

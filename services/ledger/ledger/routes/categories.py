@@ -6,7 +6,8 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from ledger.deps import Cache, Cursor, Gateway, Limit
+from ledger import categories as service
+from ledger.deps import Cursor, Gateway, Limit
 from ledger.routes.common import CONFLICT, INVALID, NOT_FOUND, UNAUTHORIZED
 from ledger.schemas.categories import (
     CategoryCreate,
@@ -15,7 +16,6 @@ from ledger.schemas.categories import (
     CategoryRead,
     CategoryUpdate,
 )
-from ledger.services import categories as service
 from servicekit.jwt import CurrentUser
 
 router = APIRouter(prefix="/services", tags=["categories"], responses=UNAUTHORIZED)
@@ -23,15 +23,13 @@ router = APIRouter(prefix="/services", tags=["categories"], responses=UNAUTHORIZ
 
 @router.post("/categories", status_code=201, responses={**NOT_FOUND, **INVALID, **CONFLICT})
 async def create_category(
-    body: CategoryCreate, user: CurrentUser, gateway: Gateway, cache: Cache
+    body: CategoryCreate, user: CurrentUser, gateway: Gateway
 ) -> CategoryRead:
     """Create a category, top-level or (with `parent_id`) under one of your
     top-level categories of the same kind: categories have two levels. A name
     already used (in any letter case) by a category of the same kind under the
     same parent is a 409 `category_exists`."""
-    return await service.create_category(
-        gateway=gateway, cache=cache, user_id=user.user_id, draft=body
-    )
+    return await service.create_category(gateway=gateway, user_id=user.user_id, draft=body)
 
 
 @router.get("/categories", responses=INVALID)
@@ -58,13 +56,13 @@ async def get_category(category_id: uuid.UUID, user: CurrentUser, gateway: Gatew
 
 @router.patch("/categories/{category_id}", responses={**NOT_FOUND, **INVALID, **CONFLICT})
 async def update_category(
-    category_id: uuid.UUID, body: CategoryUpdate, user: CurrentUser, gateway: Gateway, cache: Cache
+    category_id: uuid.UUID, body: CategoryUpdate, user: CurrentUser, gateway: Gateway
 ) -> CategoryRead:
     """Rename a category, move it under another top-level category of the same
     kind, or make it top-level with `"parent_id": null`. A category with
     subcategories stays top-level. Its kind cannot change (422)."""
     return await service.update_category(
-        gateway=gateway, cache=cache, user_id=user.user_id, category_id=category_id, change=body
+        gateway=gateway, user_id=user.user_id, category_id=category_id, change=body
     )
 
 
@@ -74,13 +72,9 @@ async def update_category(
     response_class=Response,
     responses={**NOT_FOUND, **CONFLICT},
 )
-async def delete_category(
-    category_id: uuid.UUID, user: CurrentUser, gateway: Gateway, cache: Cache
-) -> Response:
+async def delete_category(category_id: uuid.UUID, user: CurrentUser, gateway: Gateway) -> Response:
     """Delete a category, and its budgets with it. Refused with 409
     `category_has_children` while it has subcategories, and
     `category_in_use` while a transaction or split is filed under it."""
-    await service.delete_category(
-        gateway=gateway, cache=cache, user_id=user.user_id, category_id=category_id
-    )
+    await service.delete_category(gateway=gateway, user_id=user.user_id, category_id=category_id)
     return Response(status_code=204)

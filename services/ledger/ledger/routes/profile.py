@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ledger.deps import Cache, Gateway
+from ledger import export
+from ledger import profile as service
+from ledger.deps import Gateway
 from ledger.routes.common import INVALID, UNAUTHORIZED
 from ledger.schemas.export import ExportFormat, ProfileExport
 from ledger.schemas.profile import ProfileDelete, ProfileRead, ProfileUpdate
-from ledger.services import export
-from ledger.services import profile as service
 from servicekit.credentials import ClientIp
 from servicekit.errors import problem_responses
 from servicekit.jwt import CurrentUser
@@ -27,13 +27,9 @@ async def get_profile(user: CurrentUser, gateway: Gateway) -> ProfileRead:
 
 
 @router.patch("", responses=INVALID)
-async def update_profile(
-    body: ProfileUpdate, user: CurrentUser, gateway: Gateway, cache: Cache
-) -> ProfileRead:
+async def update_profile(body: ProfileUpdate, user: CurrentUser, gateway: Gateway) -> ProfileRead:
     """Change your display name, default currency or time zone."""
-    return await service.update_profile(
-        gateway=gateway, cache=cache, user_id=user.user_id, change=body
-    )
+    return await service.update_profile(gateway=gateway, user_id=user.user_id, change=body)
 
 
 @router.delete(
@@ -51,7 +47,6 @@ async def delete_profile(
     user: CurrentUser,
     request: Request,
     gateway: Gateway,
-    cache: Cache,
     client_ip: ClientIp,
 ) -> Response:
     """Delete your account for good: every account, transaction, category,
@@ -61,7 +56,6 @@ async def delete_profile(
     state = request.app.state
     await service.delete_profile(
         gateway=gateway,
-        cache=cache,
         hasher=state.password_hasher,
         revocations=state.revocations,
         settings=state.settings,

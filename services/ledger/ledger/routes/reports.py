@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from ledger import reports as service
 from ledger.deps import Cache, Gateway, matches
 from ledger.routes.common import INVALID, NOT_MODIFIED, PRIVATE, UNAUTHORIZED, NotModified
 from ledger.schemas.reports import (
@@ -18,7 +19,6 @@ from ledger.schemas.reports import (
     ReportType,
     SummaryReport,
 )
-from ledger.services import reports as service
 from servicekit.jwt import CurrentUser, UserPendingRevocation
 
 router = APIRouter(prefix="/services", tags=["reports"], responses=UNAUTHORIZED)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from ledger import transactions as service
 from ledger.deps import (
-    Cache,
     Cursor,
     Gateway,
     IfMatch,
@@ -26,7 +26,6 @@ from ledger.schemas.transactions import (
     TransactionType,
     TransactionUpdate,
 )
-from ledger.services import transactions as service
 from servicekit.errors import field_error
 from servicekit.jsonutil import dumps
 from servicekit.jwt import CurrentUser
@@ -58,7 +57,6 @@ async def post_transaction(
     body: TransactionCreate,
     user: CurrentUser,
     gateway: Gateway,
-    cache: Cache,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record an expense, an income or a transfer between two of your accounts
@@ -71,7 +69,6 @@ async def post_transaction(
     check_idempotency_key(idempotency_key)
     posted = await service.post_transaction(
         gateway=gateway,
-        cache=cache,
         user_id=user.user_id,
         draft=body,
         idempotency_key=idempotency_key,
@@ -168,7 +165,6 @@ async def update_transaction(
     body: TransactionUpdate,
     user: CurrentUser,
     gateway: Gateway,
-    cache: Cache,
     if_match: IfMatch,
 ) -> Response:
     """Edit a transaction; every balance it touched (before and after) moves by
@@ -176,7 +172,6 @@ async def update_transaction(
     is refused with 412 instead of overwriting someone else's change."""
     transaction = await service.update_transaction(
         gateway=gateway,
-        cache=cache,
         user_id=user.user_id,
         transaction_id=transaction_id,
         change=body,
@@ -192,12 +187,11 @@ async def update_transaction(
     responses={**NOT_FOUND, **CONFLICT, **STALE},
 )
 async def delete_transaction(
-    transaction_id: uuid.UUID, user: CurrentUser, gateway: Gateway, cache: Cache, if_match: IfMatch
+    transaction_id: uuid.UUID, user: CurrentUser, gateway: Gateway, if_match: IfMatch
 ) -> Response:
     """Delete a transaction; its accounts' balances move back."""
     await service.delete_transaction(
         gateway=gateway,
-        cache=cache,
         user_id=user.user_id,
         transaction_id=transaction_id,
         if_match=if_match,

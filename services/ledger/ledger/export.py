@@ -11,18 +11,14 @@ import uuid
 import zoneinfo
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
 
 from ledger import views
+from ledger.gateway import Gateway, TransactionRow
+from ledger.profile import get_profile
 from ledger.schemas.accounts import AccountRead
 from ledger.schemas.export import ExportBudget, ExportCategory, ProfileExport
 from ledger.schemas.profile import ProfileRead
 from ledger.schemas.transactions import TransactionRead
-from ledger.services.common import users
-from ledger.services.profile import get_profile
-from servicekit.http import send
 
 BATCH_SIZE = 1000
 CSV_COLUMNS = (
@@ -58,13 +54,13 @@ class Export:
     ordinary problem+json answer; once the body streams, it can only be cut
     short (the connection closes without the final chunk)."""
 
-    gateway: httpx.AsyncClient
+    gateway: Gateway
     user_id: uuid.UUID
     profile: ProfileRead
     accounts: list[AccountRead]
     categories: list[ExportCategory]
     budgets: list[ExportBudget]
-    first_batch: list[dict[str, Any]]
+    first_batch: list[TransactionRow]
     exported_at: dt.datetime
 
     def filename(self, stem: str, extension: str) -> str:
@@ -77,20 +73,18 @@ class Export:
 
 
 async def _batch(
-    gateway: httpx.AsyncClient, user_id: uuid.UUID, before: tuple[str, int] | None
-) -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"limit": BATCH_SIZE}
+    gateway: Gateway, user_id: uuid.UUID, before: tuple[str, int] | None
+) -> list[TransactionRow]:
+    params: dict[str, str | int | bool] = {"limit": BATCH_SIZE}
     if before is not None:
         params["before_date"], params["before_seq"] = before
-    response = await send(gateway, "GET", f"{users(user_id)}/export/transactions", params=params)
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
+    return await gateway.export_transactions(user_id, params)
 
 
-async def start_export(*, gateway: httpx.AsyncClient, user_id: uuid.UUID) -> Export:
+async def start_export(*, gateway: Gateway, user_id: uuid.UUID) -> Export:
     exported_at = dt.datetime.now(dt.UTC)
     profile = await get_profile(gateway=gateway, user_id=user_id)
-    reference = (await send(gateway, "GET", f"{users(user_id)}/export/reference")).json()
+    reference = await gateway.export_reference(user_id)
     budgets = [
         ExportBudget.model_validate({**row, "amount": views.money(row["amount"], row["currency"])})
         for row in reference["budgets"]

@@ -1,3 +1,5 @@
+"""Transactions: posting, editing and listing them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,20 +9,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from prometheus_client import Counter
 
 from ledger import views
-from ledger.cache import LedgerCache
-from ledger.cursor import decode_cursor, encode_cursor
+from ledger.cursor import cursor_int, decode_cursor, encode_cursor
+from ledger.gateway import Gateway
 from ledger.schemas.transactions import (
     TransactionCreate,
     TransactionUpdate,
 )
-from ledger.services.common import cursor_int, users
 from servicekit.errors import field_error
-from servicekit.http import send
-from servicekit.jsonutil import loads
 
 IDEMPOTENT_REPLAYS = Counter(
     "ledger_idempotent_replays",
@@ -41,25 +39,9 @@ def request_fingerprint(draft: TransactionCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _written(
-    cache: LedgerCache, user_id: uuid.UUID, result: dict[str, Any]
-) -> dict[str, Any] | None:
-    # Write-through before answering: once the client has its answer, every
-    # reader sees the new balances (and no older dashboard). A replay too: the
-    # first attempt's update may have died with the replica that made it, or
-    # its answer never arrived; a replay carries its accounts' current
-    # balances and the first write's ledger version (db_gateway.transactions).
-    await cache.written(
-        user_id, [views.cached_balance(b) for b in result["balances"]], result["ledger_version"]
-    )
-    transaction: dict[str, Any] | None = result["transaction"]
-    return transaction
-
-
 async def post_transaction(
     *,
-    gateway: httpx.AsyncClient,
-    cache: LedgerCache,
+    gateway: Gateway,
     user_id: uuid.UUID,
     draft: TransactionCreate,
     idempotency_key: str | None,
@@ -67,10 +49,8 @@ async def post_transaction(
     body = draft.model_dump(mode="json")
     if idempotency_key is not None:
         body |= {"idempotency_key": idempotency_key, "request_hash": request_fingerprint(draft)}
-    result = loads(
-        (await send(gateway, "POST", f"{users(user_id)}/transactions", json=body)).content
-    )
-    transaction = await _written(cache, user_id, result)
+    result = await gateway.post_transaction(user_id, body)
+    transaction = result["transaction"]
     assert transaction is not None
     if result["replayed"]:
         IDEMPOTENT_REPLAYS.inc()
@@ -79,47 +59,35 @@ async def post_transaction(
 
 async def update_transaction(
     *,
-    gateway: httpx.AsyncClient,
-    cache: LedgerCache,
+    gateway: Gateway,
     user_id: uuid.UUID,
     transaction_id: uuid.UUID,
     change: TransactionUpdate,
     if_match: int | None,
 ) -> dict[str, Any]:
     body = change.model_dump(mode="json", exclude_unset=True) | {"if_match": if_match}
-    result = await send(
-        gateway, "PATCH", f"{users(user_id)}/transactions/{transaction_id}", json=body
-    )
-    transaction = await _written(cache, user_id, loads(result.content))
+    transaction = (await gateway.update_transaction(user_id, transaction_id, body))["transaction"]
     assert transaction is not None
     return views.transaction_public(transaction)
 
 
 async def delete_transaction(
-    *,
-    gateway: httpx.AsyncClient,
-    cache: LedgerCache,
-    user_id: uuid.UUID,
-    transaction_id: uuid.UUID,
-    if_match: int | None,
+    *, gateway: Gateway, user_id: uuid.UUID, transaction_id: uuid.UUID, if_match: int | None
 ) -> None:
     params = {"if_match": if_match} if if_match is not None else {}
-    result = await send(
-        gateway, "DELETE", f"{users(user_id)}/transactions/{transaction_id}", params=params
-    )
-    await _written(cache, user_id, result.json())
+    await gateway.delete_transaction(user_id, transaction_id, params)
 
 
 async def list_transactions(
     *,
-    gateway: httpx.AsyncClient,
+    gateway: Gateway,
     user_id: uuid.UUID,
     limit: int,
     cursor: str | None,
     filters: dict[str, str],
 ) -> dict[str, Any]:
     """A TransactionPage, as plain data."""
-    params: dict[str, Any] = {"limit": limit + 1, **filters}
+    params: dict[str, str | int | bool] = {"limit": limit + 1, **filters}
     if cursor:
         position = decode_cursor(cursor, frozenset({"d", "s"}))
         try:
@@ -127,8 +95,7 @@ async def list_transactions(
         except ValueError as exc:
             raise field_error("cursor", "is not a cursor this API returned") from exc
         params["before_seq"] = cursor_int(position["s"])
-    response = await send(gateway, "GET", f"{users(user_id)}/transactions", params=params)
-    rows = loads(response.content)["items"]
+    rows = await gateway.transactions(user_id, params)
     page, more = rows[:limit], len(rows) > limit
     return {
         "items": [views.transaction_public(r) for r in page],
@@ -139,7 +106,6 @@ async def list_transactions(
 
 
 async def get_transaction(
-    *, gateway: httpx.AsyncClient, user_id: uuid.UUID, transaction_id: uuid.UUID
+    *, gateway: Gateway, user_id: uuid.UUID, transaction_id: uuid.UUID
 ) -> dict[str, Any]:
-    response = await send(gateway, "GET", f"{users(user_id)}/transactions/{transaction_id}")
-    return views.transaction_public(loads(response.content))
+    return views.transaction_public(await gateway.transaction(user_id, transaction_id))

@@ -12,12 +12,17 @@ import uuid
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
-
-import httpx
 
 from ledger import views
 from ledger.cache import CachedDashboard, LedgerCache
+from ledger.gateway import (
+    BudgetStatusRow,
+    DashboardRow,
+    Gateway,
+    MonthTotalsRow,
+    NetWorthRow,
+    TotalsRow,
+)
 from ledger.schemas.reports import (
     BudgetStatus,
     BudgetStatusItem,
@@ -35,20 +40,17 @@ from ledger.schemas.reports import (
     TopCategory,
     Totals,
 )
-from ledger.services.common import users
-from servicekit.http import send
 from servicekit.jsonutil import loads
 
 log = logging.getLogger("ledger.reports")
 money = views.money
 
 
-async def _get(gateway: httpx.AsyncClient, path: str, **params: Any) -> Any:
-    query = {k: str(v) for k, v in params.items() if v is not None}
-    return (await send(gateway, "GET", path, params=query)).json()
+def _params(**params: object) -> dict[str, str | int | bool]:
+    return {k: str(v) for k, v in params.items() if v is not None}
 
 
-def _totals(row: dict[str, Any]) -> Totals:
+def _totals(row: TotalsRow | MonthTotalsRow) -> Totals:
     c = row["currency"]
     return Totals(
         currency=c,
@@ -58,7 +60,7 @@ def _totals(row: dict[str, Any]) -> Totals:
     )
 
 
-def _net_worth(row: dict[str, Any]) -> NetWorthItem:
+def _net_worth(row: NetWorthRow) -> NetWorthItem:
     c = row["currency"]
     return NetWorthItem(
         currency=c,
@@ -68,7 +70,7 @@ def _net_worth(row: dict[str, Any]) -> NetWorthItem:
     )
 
 
-def _budget(row: dict[str, Any]) -> BudgetStatusItem:
+def _budget(row: BudgetStatusRow) -> BudgetStatusItem:
     c = row["currency"]
     return BudgetStatusItem(
         budget_id=row["budget_id"],
@@ -84,14 +86,12 @@ def _budget(row: dict[str, Any]) -> BudgetStatusItem:
 
 async def summary(
     *,
-    gateway: httpx.AsyncClient,
+    gateway: Gateway,
     user_id: uuid.UUID,
     date_from: dt.date | None,
     date_to: dt.date | None,
 ) -> SummaryReport:
-    body = await _get(
-        gateway, f"{users(user_id)}/reports/summary", date_from=date_from, date_to=date_to
-    )
+    body = await gateway.summary(user_id, _params(date_from=date_from, date_to=date_to))
     return SummaryReport.model_validate(
         {
             "from": body["date_from"],
@@ -106,18 +106,14 @@ async def summary(
 
 async def categories(
     *,
-    gateway: httpx.AsyncClient,
+    gateway: Gateway,
     user_id: uuid.UUID,
     date_from: dt.date | None,
     date_to: dt.date | None,
     kind: ReportType,
 ) -> CategoryReport:
-    body = await _get(
-        gateway,
-        f"{users(user_id)}/reports/categories",
-        date_from=date_from,
-        date_to=date_to,
-        type=kind,
+    body = await gateway.category_report(
+        user_id, _params(date_from=date_from, date_to=date_to, type=kind)
     )
     return CategoryReport.model_validate(
         {
@@ -141,14 +137,12 @@ async def categories(
 
 async def monthly(
     *,
-    gateway: httpx.AsyncClient,
+    gateway: Gateway,
     user_id: uuid.UUID,
     month_from: str | None,
     month_to: str | None,
 ) -> MonthlyReport:
-    body = await _get(
-        gateway, f"{users(user_id)}/reports/monthly", month_from=month_from, month_to=month_to
-    )
+    body = await gateway.monthly(user_id, _params(month_from=month_from, month_to=month_to))
     return MonthlyReport.model_validate(
         {
             "from": body["month_from"],
@@ -160,15 +154,12 @@ async def monthly(
     )
 
 
-async def net_worth(*, gateway: httpx.AsyncClient, user_id: uuid.UUID) -> NetWorthReport:
-    body = await _get(gateway, f"{users(user_id)}/reports/net-worth")
-    return NetWorthReport(items=[_net_worth(r) for r in body["items"]])
+async def net_worth(*, gateway: Gateway, user_id: uuid.UUID) -> NetWorthReport:
+    return NetWorthReport(items=[_net_worth(r) for r in await gateway.net_worth(user_id)])
 
 
-async def budget_status(
-    *, gateway: httpx.AsyncClient, user_id: uuid.UUID, month: str | None
-) -> BudgetStatus:
-    body = await _get(gateway, f"{users(user_id)}/reports/budget-status", month=month)
+async def budget_status(*, gateway: Gateway, user_id: uuid.UUID, month: str | None) -> BudgetStatus:
+    body = await gateway.budget_status(user_id, _params(month=month))
     return BudgetStatus(month=body["month"], items=[_budget(r) for r in body["items"]])
 
 
@@ -184,7 +175,7 @@ class DashboardBody:
     body: bytes
 
 
-def render_dashboard(row: dict[str, Any]) -> bytes:
+def render_dashboard(row: DashboardRow) -> bytes:
     """db-gateway's dashboard as the public JSON body (what the cache keeps)."""
     dashboard = Dashboard(
         month=row["month"],
@@ -241,7 +232,7 @@ def _still_current(cached: CachedDashboard) -> str | None:
 
 async def dashboard(
     *,
-    gateway: httpx.AsyncClient,
+    gateway: Gateway,
     cache: LedgerCache,
     user_id: uuid.UUID,
     cached: CachedDashboard | None,
@@ -253,7 +244,7 @@ async def dashboard(
     time."""
     if cached is not None and (month := _still_current(cached)) is not None:
         return DashboardBody(version=cached.version, month=month, body=cached.body)
-    row = await _get(gateway, f"{users(user_id)}/dashboard")
+    row = await gateway.dashboard(user_id)
     fresh = DashboardBody(
         version=int(row["ledger_version"]), month=row["month"], body=render_dashboard(row)
     )

@@ -2,39 +2,36 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
-
-from ledger.cache import LedgerCache
 from ledger.config import Settings
+from ledger.gateway import Gateway, ProfileRow
 from ledger.schemas.profile import ProfileRead, ProfileUpdate
-from ledger.services.common import users
 from servicekit.credentials import check_password
 from servicekit.errors import Forbidden
-from servicekit.http import send
 from servicekit.passwords import PasswordHasher
 from servicekit.revocation import RevocationList
 
 
-def _profile(row: dict[str, object]) -> ProfileRead:
-    return ProfileRead.model_validate({k: row[k] for k in ProfileRead.model_fields})
+def _profile(row: ProfileRow) -> ProfileRead:
+    return ProfileRead.model_validate(
+        {
+            "id": row["id"],
+            "email": row["email"],
+            "display_name": row["display_name"],
+            "default_currency": row["default_currency"],
+            "timezone": row["timezone"],
+            "created_at": row["created_at"],
+        }
+    )
 
 
-async def get_profile(*, gateway: httpx.AsyncClient, user_id: uuid.UUID) -> ProfileRead:
-    return _profile((await send(gateway, "GET", users(user_id))).json())
+async def get_profile(*, gateway: Gateway, user_id: uuid.UUID) -> ProfileRead:
+    return _profile(await gateway.profile(user_id))
 
 
 async def update_profile(
-    *, gateway: httpx.AsyncClient, cache: LedgerCache, user_id: uuid.UUID, change: ProfileUpdate
+    *, gateway: Gateway, user_id: uuid.UUID, change: ProfileUpdate
 ) -> ProfileRead:
-    row = (
-        await send(
-            gateway,
-            "PATCH",
-            users(user_id),
-            json=change.model_dump(mode="json", exclude_unset=True),
-        )
-    ).json()
-    await cache.written(user_id, [], row["ledger_version"])  # "this month" may have moved
+    row = await gateway.update_profile(user_id, change.model_dump(mode="json", exclude_unset=True))
     return _profile(row)
 
 
@@ -44,8 +41,7 @@ class WrongPassword(Forbidden):
 
 async def delete_profile(
     *,
-    gateway: httpx.AsyncClient,
-    cache: LedgerCache,
+    gateway: Gateway,
     hasher: PasswordHasher,
     revocations: RevocationList,
     settings: Settings,
@@ -57,7 +53,7 @@ async def delete_profile(
     (counted and throttled), so a stolen access token cannot delete an account
     or be used to guess its password."""
     verified = await check_password(
-        gateway=gateway,
+        gateway=gateway.client,
         hasher=hasher,
         policy=settings,
         client_ip=client_ip,
@@ -68,7 +64,6 @@ async def delete_profile(
         raise WrongPassword(
             "password is incorrect", errors=[{"field": "password", "message": "is incorrect"}]
         )
-    revoked = (await send(gateway, "DELETE", users(user_id))).json()["session_ids"]
+    ended = await gateway.erase_user(user_id)
     # Every token of the user stops working now, not when the sync gets to it.
-    await revocations.mark(uuid.UUID(s) for s in revoked)
-    await cache.forget_user(user_id)
+    await revocations.mark(ended)

@@ -1,1 +1,0 @@
-"""Ledger use cases on top of db-gateway and the cache, one module per area."""
