@@ -21,10 +21,12 @@ from typing import Any
 from bench import report as reporting
 from bench.ceilings import (
     DB_POOL_MAX,
-    HelloCeiling,
+    ProxiedCeiling,
     argon2_ceiling,
+    hello_ceiling,
     prepare_pairs,
     run_pgbench,
+    twohop_ceiling,
 )
 from bench.history import page_sql_ms
 from bench.pg import Postgres
@@ -34,6 +36,7 @@ from bench.scenarios import check_gets, check_login, check_transfer, prime_gets,
 from bench.seed import MANIFEST, Manifest, SeedFailed, login_all, seed, verify
 from bench.soak import soak
 from bench.stack import PORT_BASE, STATE, DevStack, StackInfo, log, port_of, service_rss
+from bench.twohop_app import ITEMS
 from bench.wrkrun import WrkResult, run_wrk, wrk_binary
 
 SCENARIOS = ("balance", "dashboard", "page", "history", "transfer", "login")
@@ -126,9 +129,11 @@ class Context:
     info: StackInfo
     manifest: Manifest
     pg: Postgres
-    hello: HelloCeiling | None
+    hello: ProxiedCeiling | None
     pairs: int
     today: dt.date
+    # started once the real page's size is known (the first round's check)
+    twohop: ProxiedCeiling | None = None
 
     @property
     def auth_urls(self) -> list[str]:
@@ -136,6 +141,15 @@ class Context:
 
     def wants(self, scenario: str) -> bool:
         return scenario in self.args.scenarios
+
+
+def start_twohop(ctx: Context, page_bytes: int) -> ProxiedCeiling:
+    if ctx.twohop is None:
+        ctx.twohop = twohop_ceiling(
+            ctx.info.state, ctx.args.port_base, ctx.args.workers, page_bytes
+        )
+        ctx.twohop.start()
+    return ctx.twohop
 
 
 def timed(
@@ -217,6 +231,14 @@ def measure_round(ctx: Context, number: int) -> dict[str, Any]:
             checked["primed"] = prime_gets(ingress, files[name])
         result = timed(ctx, name=name, url=ingress, script="get.lua", args=[str(files[name])])
         scenarios[name] = {**result.as_dict(), "checked": checked}
+        if name == "page":
+            twohop = start_twohop(ctx, int(checked["bytes_per_page"]))
+            check_gets(twohop.url, files["twohop"])
+            result = timed(
+                ctx, name="two-hop", url=twohop.url, script="get.lua", args=[str(files["twohop"])]
+            )
+            pages = f"{ITEMS} items, {checked['bytes_per_page']} B"
+            ceilings["twohop"] = {**result.as_dict(), "detail": pages}
 
     if ctx.wants("history") and "history_1k" in files and "history_100k" in files:
         # the same pages for the user with 1k transactions and the one with 100k,
@@ -375,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         replicas=args.replicas,
     )
-    hello: HelloCeiling | None = None
+    hello: ProxiedCeiling | None = None
+    ctx: Context | None = None
     try:
         info = stack.start()
         idle_rss = service_rss(info)
@@ -396,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_soak(Context(args, info, manifest, pg, None, 0, today), host, started)
         pairs = prepare_pairs(pg, manifest) if "transfer" in wants else 0
         if wants & {"balance", "dashboard", "page"}:
-            hello = HelloCeiling(state, args.port_base, args.workers)
+            hello = hello_ceiling(state, args.port_base, args.workers)
             hello.start()
         ctx = Context(args, info, manifest, pg, hello, pairs, today)
         rounds = [measure_round(ctx, i + 1) for i in range(args.repeat)]
@@ -455,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted")
         return 130
     finally:
-        if hello is not None:
-            hello.stop()
+        for ceiling in (hello, ctx.twohop if ctx else None):
+            if ceiling is not None:
+                ceiling.stop()
         stack.stop()
 
 

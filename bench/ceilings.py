@@ -61,13 +61,29 @@ def _wait(check: Any, what: str, proc: subprocess.Popen[bytes], timeout: float =
     raise RuntimeError(f"{what} did not become ready in {timeout:.0f}s")
 
 
-class HelloCeiling:
-    """uvicorn + nginx for /hello, on base+90 and base+91, started and stopped by us."""
+@dataclass(frozen=True)
+class App:
+    """One app of a ceiling, served as the services are (servicekit.serve)."""
 
-    def __init__(self, state: Path, port_base: int, workers: int) -> None:
-        self.dir = state / "ceiling"
-        self.app_port = port_base + 90
-        self.port = port_base + 91
+    name: str
+    factory: str
+    port: int
+    env: dict[str, str]
+    behind_nginx: bool  # reached by nginx on a Unix socket, as the replicas are
+
+
+class ProxiedCeiling:
+    """nginx, configured like the ingress, in front of apps served like the
+    services: `path` is routed (with /services' settings) to the first app."""
+
+    def __init__(
+        self, state: Path, name: str, port: int, path: str, apps: list[App], workers: int
+    ) -> None:
+        self.dir = state / "ceilings" / name
+        self.name = name
+        self.port = port
+        self.path = path
+        self.apps = apps
         self.workers = workers
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -75,25 +91,22 @@ class HelloCeiling:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def socket(self) -> Path:
-        return runtime_dir(self.dir) / "sockets" / "hello.sock"
+    def socket(self, app: App) -> Path:
+        return runtime_dir(self.dir) / "sockets" / f"{app.name}.sock"
 
-    def serve_argv(self) -> list[str]:
-        return serve_argv(
-            "bench.hello_app:app_from_env", self.app_port, workers=self.workers, uds=self.socket
-        )
+    def serve_argv(self, app: App) -> list[str]:
+        uds = self.socket(app) if app.behind_nginx else None
+        return serve_argv(app.factory, app.port, workers=self.workers, uds=uds)
 
     def nginx_conf(self, prefix: Path, run_as: str | None) -> str:
-        # The ingress's own routes and controller settings, with /hello routed
-        # to the bare app instead of the services.
         settings = ROOT / "deploy/ingress/settings.yaml"
         routes = load_routes(ROOT / "deploy/ingress/ingress.yaml", settings)
         main = next(r for r in routes if r.path == "/services")
-        hello = Route(path="/hello", service="hello", max_body=main.max_body, cors=main.cors)
+        route = Route(path=self.path, service=self.name, max_body=main.max_body, cors=main.cors)
+        front = self.apps[0]
         return render_nginx_conf(
-            routes=[hello],
-            upstreams={"hello": [f"unix:{self.socket}"]},
+            routes=[route],
+            upstreams={self.name: [f"unix:{self.socket(front)}"]},
             listen_port=self.port,
             prefix=prefix,
             run_as=run_as,
@@ -101,39 +114,44 @@ class HelloCeiling:
             limits=load_controller_settings(settings),
         )
 
-    def start(self) -> None:
-        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+    def _spawn(
+        self, argv: list[str], log_name: str, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
         logs = self.dir / "logs"
-        run_as = make_runtime(runtime_dir(self.dir))
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        with (logs / "hello.log").open("ab") as out:
-            app = subprocess.Popen(  # noqa: S603 (our own argv)
-                self.serve_argv(),
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / log_name).open("ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 (our own argv)
+                argv,
                 cwd=ROOT,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.procs.append(app)
-        _wait(lambda: _http_ok(f"http://127.0.0.1:{self.app_port}/hello"), "hello app", app)
+        self.procs.append(proc)
+        return proc
 
+    def start(self) -> None:
+        run_as = make_runtime(runtime_dir(self.dir))
+        # the last app first: each one's peer is up before it
+        for app in reversed(self.apps):
+            env = {**os.environ, "PYTHONPATH": str(ROOT), **app.env}
+            proc = self._spawn(self.serve_argv(app), f"{app.name}.log", env)
+            url = f"http://127.0.0.1:{app.port}{self.path}"
+            _wait(lambda url=url: _http_ok(url), f"{self.name} {app.name}", proc)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         prefix = self.dir / "nginx"
         prefix.mkdir(parents=True, exist_ok=True)
         (prefix / "nginx.conf").write_text(self.nginx_conf(prefix, run_as))
-        with (logs / "nginx.log").open("ab") as out:
-            proxy = subprocess.Popen(  # noqa: S603 (our own argv)
-                [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.procs.append(proxy)
-        _wait(lambda: _http_ok(f"{self.url}/hello"), "hello nginx", proxy)
+        proxy = self._spawn(
+            [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+            "nginx.log",
+            dict(os.environ),
+        )
+        _wait(lambda: _http_ok(f"{self.url}{self.path}"), f"{self.name} nginx", proxy)
 
     def stop(self) -> None:
-        """SIGTERM (then SIGKILL) to the process groups of the two processes we started."""
+        """SIGTERM (then SIGKILL) to the process groups of the processes we started."""
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -145,6 +163,34 @@ class HelloCeiling:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
+
+
+def hello_ceiling(state: Path, port_base: int, workers: int) -> ProxiedCeiling:
+    """The reads' ceiling: nginx -> the smallest FastAPI app, `GET /hello`
+    (app on base+90, nginx on base+91)."""
+    app = App("hello", "bench.hello_app:app_from_env", port_base + 90, {}, behind_nginx=True)
+    return ProxiedCeiling(state, "hello", port_base + 91, "/hello", [app], workers)
+
+
+def twohop_ceiling(state: Path, port_base: int, workers: int, page_bytes: int) -> ProxiedCeiling:
+    """The shape's ceiling: nginx -> a front app -> one keep-alive httpx client
+    -> a back app answering a fixed 50-item page of `page_bytes` bytes (front
+    on base+92, back on base+93, nginx on base+94); see bench.twohop_app."""
+    back = App(
+        "back",
+        "bench.twohop_app:back_from_env",
+        port_base + 93,
+        {"TWOHOP_PAGE_BYTES": str(page_bytes)},
+        behind_nginx=False,
+    )
+    front = App(
+        "front",
+        "bench.twohop_app:front_from_env",
+        port_base + 92,
+        {"TWOHOP_BACK_URL": f"http://127.0.0.1:{back.port}"},
+        behind_nginx=True,
+    )
+    return ProxiedCeiling(state, "twohop", port_base + 94, "/page", [front, back], workers)
 
 
 # ---------------------------------------------------------------- pgbench

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import statistics
 from collections.abc import Iterable, Iterator
 from itertools import zip_longest
 from pathlib import Path
@@ -58,6 +59,7 @@ def write_files(
     users = manifest.by_role("user")
     lines: dict[str, Iterable[str]] = {
         "hello": ["/hello\t-"],
+        "twohop": ["/page\t-"],
         "balance": _interleave(
             [f"/services/accounts/{a.id}/balance\t{tokens[u.email]}" for a in u.accounts]
             for u in users
@@ -89,10 +91,11 @@ def read_rows(path: Path) -> list[list[str]]:
 
 def check_gets(base_url: str, path: Path, sample: int = 8) -> dict[str, Any]:
     """Send a few of a file's GETs; fail unless each is 200. For transaction
-    pages, also count the items (are the pages full?)."""
+    pages, also count the items (are the pages full?) and their bytes."""
     rows = read_rows(path)
     step = max(1, len(rows) // sample)
     items: list[int] = []
+    sizes: list[int] = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for target, bearer in rows[::step][:sample]:
             headers = {} if bearer == "-" else {"Authorization": f"Bearer {bearer}"}
@@ -104,7 +107,12 @@ def check_gets(base_url: str, path: Path, sample: int = 8) -> dict[str, Any]:
             body = response.json()
             if isinstance(body, dict) and isinstance(body.get("items"), list):
                 items.append(len(body["items"]))
-    return {"checked": len(rows[::step][:sample]), "items_per_page": items or None}
+                sizes.append(len(response.content))
+    return {
+        "checked": len(rows[::step][:sample]),
+        "items_per_page": items or None,
+        "bytes_per_page": round(statistics.median(sizes)) if sizes else None,
+    }
 
 
 def prime_gets(base_url: str, path: Path, concurrency: int = 8) -> int:

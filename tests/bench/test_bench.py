@@ -162,6 +162,7 @@ def _round(rps: float, p99: float, status_errors: int = 0) -> dict[str, Any]:
         },
         "ceilings": {
             "hello": {"rps": 5000.0, "latency_ms": {"p50": 5.0, "p99": 10.0}, "detail": "1 worker"},
+            "twohop": {"rps": 1250.0, "latency_ms": {"p50": 10.0, "p99": 40.0}, "detail": "50"},
             "pgbench": {"rps": 1000.0, "latency_ms": {"p50": 8.0, "p99": 30.0}, "failed": 0},
             "argon2": {"rps": 100.0, "latency_ms": {"mean": 20.0}},
         },
@@ -189,11 +190,18 @@ def test_medians_over_rounds_and_errors_added_up() -> None:
 def test_rows_compare_each_scenario_with_its_ceiling() -> None:
     rows = {row["scenario"]: row for row in table_rows(_round(2500, 20))}
     assert rows["balance"]["ratio"] == pytest.approx(0.5)
-    assert rows["balance"]["p99_vs_hello"] == pytest.approx(2.0)
+    assert rows["balance"]["ratio_twohop"] == pytest.approx(2.0)
+    assert rows["balance"]["p99_vs_ceiling"] == pytest.approx(2.0)
     assert rows["page"]["ceiling"] == "hello"
+    assert rows["page"]["ratio"] == pytest.approx(0.125)
+    # every read against the two-hop ceiling too; a page's p99 against the two-hop's
+    assert rows["page"]["ratio_twohop"] == pytest.approx(0.5)
+    assert rows["page"]["p99_ceiling"] == "twohop"
+    assert rows["page"]["p99_vs_ceiling"] == pytest.approx(2.0)
     assert rows["transfer"]["ceiling"] == "pgbench"
     assert rows["transfer"]["ratio"] == pytest.approx(0.25)
-    assert rows["transfer"]["p99_vs_hello"] is None
+    assert rows["transfer"]["ratio_twohop"] is None
+    assert rows["transfer"]["p99_vs_ceiling"] is None
     assert rows["login"]["ceiling"] == "argon2"
     assert rows["login"]["ratio"] == pytest.approx(0.4)
     assert "auth x2 direct" in rows["login"]["label"]
@@ -227,6 +235,8 @@ def test_the_table_has_every_row_and_one_width() -> None:
         "(d) POST transfer",
         "(e) POST login [auth x2 direct]",
         "ceiling: nginx+FastAPI /hello",
+        "ceiling: nginx+2 FastAPI hops, page",
+        "2.00x twohop",
         "ceiling: pgbench",
         "ceiling: argon2id",
         "p99 1.20x",
@@ -255,14 +265,30 @@ def test_results_are_not_committed() -> None:
     assert "bench/results/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-def test_the_hello_ceiling_is_served_as_devstack_serves_the_services() -> None:
-    from bench.ceilings import HelloCeiling
+@pytest.mark.parametrize("ceiling", ["hello", "twohop"])
+def test_the_ceilings_are_served_as_devstack_serves_the_services(ceiling: str) -> None:
+    from bench.ceilings import hello_ceiling, twohop_ceiling
 
-    argv = HelloCeiling(ROOT / ".devstack" / "unused", 0, 1).serve_argv()
-    assert argv[1:3] == ["-m", "servicekit.serve"]
-    assert "--uds" in argv  # reached by nginx as the replicas are
-    start = argv.index("--workers") + 2
-    assert tuple(argv[start : start + len(SERVE_FLAGS)]) == SERVE_FLAGS
+    state = ROOT / ".devstack" / "unused"
+    proxied = (
+        hello_ceiling(state, 0, 1) if ceiling == "hello" else twohop_ceiling(state, 0, 1, 25000)
+    )
+    for app in proxied.apps:
+        argv = proxied.serve_argv(app)
+        assert argv[1:3] == ["-m", "servicekit.serve"]
+        # the app nginx reaches is reached as the replicas are: on a Unix socket
+        assert ("--uds" in argv) == (app is proxied.apps[0])
+        start = argv.index("--workers") + 2
+        assert tuple(argv[start : start + len(SERVE_FLAGS)]) == SERVE_FLAGS
+
+
+@pytest.mark.parametrize("size", [21000, 25000, 25001, 40000])
+def test_the_two_hop_page_has_50_items_and_exactly_the_real_pages_size(size: int) -> None:
+    from bench.twohop_app import page_body
+
+    body = page_body(size)
+    assert len(body) == size
+    assert len(json.loads(body)["items"]) == 50
 
 
 def test_the_history_sql_is_db_gateways_own_page_query() -> None:
