@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from servicekit import metrics, tracing
@@ -19,6 +21,12 @@ from servicekit.settings import ServiceSettings
 from servicekit.strictjson import StrictJSONMiddleware
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+NO_NATIVE_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def build_app(
@@ -31,6 +39,7 @@ def build_app(
     docs_prefix: str | None,
     validation_code: str = "validation_failed",
     guard: Callable[[ASGIApp], ASGIApp] | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """A FastAPI app with problem+json errors, request context, health routes,
     /metrics, and tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set.
@@ -42,6 +51,9 @@ def build_app(
     `guard`, an ASGI middleware class, runs before any body is read (so a
     caller it refuses learns nothing about its request), inside the request
     context (so its refusals carry a request id and are logged).
+
+    `middleware`, the service's own, runs inside the request context too (its
+    requests carry an id, are logged and counted), before the guard.
     """
     configure_logging(settings.service_name, settings.log_level)
     traces = tracing.start(settings.service_name)  # None (and nothing imported) when off
@@ -53,6 +65,9 @@ def build_app(
         docs_url=f"{docs_prefix}/docs" if docs_prefix else None,
         redoc_url=None,
         openapi_url=f"{docs_prefix}/openapi.json" if docs_prefix else None,
+        # servicekit.tracing owns telemetry (off unless configured): FastAPI's
+        # own would look for an OpenTelemetry provider on every request
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
     install_error_handlers(app, validation_code=validation_code)
@@ -60,6 +75,8 @@ def build_app(
     app.add_middleware(StrictJSONMiddleware, validation_code=validation_code)
     if guard is not None:
         app.add_middleware(guard)
+    for entry in reversed(middleware):
+        app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(RequestContextMiddleware, quiet_paths=PROBE_PATHS)
     app.include_router(health_router(lambda: readiness(app)))
     app.include_router(metrics.metrics_router())

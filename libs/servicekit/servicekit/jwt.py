@@ -148,6 +148,20 @@ class PendingPrincipal:
         return results
 
 
+def pending_principal(state: Any, token: str) -> PendingPrincipal:
+    """The principal of a bearer token, verified with the app's TokenVerifier
+    (`state.token_verifier`), its session still to be checked against
+    `state.revocations`; InvalidToken (a 401 with its challenge) if it is not."""
+    verifier: TokenVerifier = state.token_verifier
+    try:
+        principal = verifier.verify(token)
+    except InvalidToken as exc:
+        exc.headers.update(_CHALLENGE)
+        raise
+    user_id_var.set(str(principal.user_id))
+    return PendingPrincipal(principal, state.revocations)
+
+
 async def verified_token(
     request: Request, token: Annotated[str | None, Depends(_bearer)]
 ) -> PendingPrincipal:
@@ -155,14 +169,7 @@ async def verified_token(
         raise Unauthorized(
             "a bearer access token is required", code="missing_token", headers=_CHALLENGE
         )
-    verifier: TokenVerifier = request.app.state.token_verifier
-    try:
-        principal = verifier.verify(token)
-    except InvalidToken as exc:
-        exc.headers.update(_CHALLENGE)
-        raise
-    user_id_var.set(str(principal.user_id))
-    return PendingPrincipal(principal, request.app.state.revocations)
+    return pending_principal(request.app.state, token)
 
 
 async def current_principal(

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from ledger.cache import LedgerCache, run_repair_loop
 from ledger.config import Settings
 from ledger.gateway import Gateway
+from ledger.hot import HotReads
 from ledger.routes import ROUTERS
 from ledger.routes.common import NotModified, not_modified
 from servicekit.app import build_app
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         readiness=readiness,
         docs_prefix="/services",
+        middleware=[Middleware(HotReads)],
     )
     app.state.token_verifier = TokenVerifier(
         settings.verification_keys(), issuer=settings.jwt_issuer, audience=settings.jwt_audience

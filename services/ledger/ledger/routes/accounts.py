@@ -9,7 +9,9 @@ from fastapi import APIRouter, Header, Query, Response
 
 from ledger import accounts as service
 from ledger import views
+from ledger.cache import LedgerCache
 from ledger.deps import Cache, Cursor, Gateway, Limit, etag, matches
+from ledger.gateway import Gateway as GatewayClient
 from ledger.routes.common import (
     CONFLICT,
     INVALID,
@@ -26,7 +28,7 @@ from ledger.schemas.accounts import (
     AccountUpdate,
     BalanceRead,
 )
-from servicekit.jwt import CurrentUser, UserPendingRevocation
+from servicekit.jwt import CurrentUser, PendingPrincipal, UserPendingRevocation
 
 router = APIRouter(prefix="/services/accounts", tags=["accounts"], responses=UNAUTHORIZED)
 
@@ -97,6 +99,18 @@ async def get_balance(
     """The account's current balance, served from cache and never older than your
     last acknowledged write. Send the `ETag` back as `If-None-Match` to get a
     304 while it has not changed."""
+    return await balance_response(pending, gateway, cache, account_id, if_none_match)
+
+
+async def balance_response(
+    pending: PendingPrincipal,
+    gateway: GatewayClient,
+    cache: LedgerCache,
+    account_id: uuid.UUID,
+    if_none_match: str | None,
+) -> Response:
+    """GET .../balance, for this route and for ledger.hot (the same answer
+    without FastAPI's routing and dependencies)."""
     user_id = pending.principal.user_id
     # the session check and the cache read: one round trip to Redis
     results = await pending.confirm(cache.balance_read(user_id, account_id))

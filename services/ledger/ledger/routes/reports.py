@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from ledger import reports as service
+from ledger.cache import LedgerCache
 from ledger.deps import Cache, Gateway, matches
+from ledger.gateway import Gateway as GatewayClient
 from ledger.routes.common import INVALID, NOT_MODIFIED, PRIVATE, UNAUTHORIZED, NotModified
 from ledger.schemas.reports import (
     BudgetStatus,
@@ -19,7 +21,7 @@ from ledger.schemas.reports import (
     ReportType,
     SummaryReport,
 )
-from servicekit.jwt import CurrentUser, UserPendingRevocation
+from servicekit.jwt import CurrentUser, PendingPrincipal, UserPendingRevocation
 
 router = APIRouter(prefix="/services", tags=["reports"], responses=UNAUTHORIZED)
 
@@ -127,6 +129,16 @@ async def dashboard(
     acknowledged write. Send the `ETag` back as `If-None-Match` to get a 304
     while nothing changed (the tag changes with every write and with the
     month)."""
+    return await dashboard_response(pending, gateway, cache, if_none_match)
+
+
+async def dashboard_response(
+    pending: PendingPrincipal,
+    gateway: GatewayClient,
+    cache: LedgerCache,
+    if_none_match: str | None,
+) -> Response:
+    """GET /services/dashboard, for this route and for ledger.hot."""
     user_id = pending.principal.user_id
     # the session check and the cache read: one round trip to Redis
     results = await pending.confirm(cache.dashboard_read(user_id))
