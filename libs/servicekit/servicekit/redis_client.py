@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from servicekit.redis_pipe import RedisPipe
 from servicekit.settings import RedisSettings
 
 # How long a command may wait for one of the pool's connections. A full pool
@@ -27,3 +28,8 @@ def create_redis(settings: RedisSettings, *, max_connections: int = 64) -> Redis
         health_check_interval=30,
     )
     return Redis.from_pool(pool)
+
+
+def create_redis_pipe(settings: RedisSettings) -> RedisPipe:
+    """The pipelined connection for the per-request reads (servicekit.redis_pipe)."""
+    return RedisPipe(settings.redis_url, timeout=settings.redis_timeout_seconds)

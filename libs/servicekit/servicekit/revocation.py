@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+import hiredis
 import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from servicekit.http import send
+from servicekit.redis_pipe import RedisPipe
 
 log = logging.getLogger("servicekit.revocation")
 
@@ -34,6 +36,11 @@ MARKER_PREFIX = "revoked:"
 SENTINEL = "revoked-sync"
 SessionCheck = Callable[[uuid.UUID], Awaitable[bool]]
 RedisCommand = tuple[Any, ...]  # e.g. ("HGETALL", key)
+
+
+def _failed(reply: Any) -> bool:
+    """A reply Redis refused (redis-py's exception, or hiredis's ReplyError)."""
+    return isinstance(reply, Exception | hiredis.ReplyError)
 
 
 def gateway_session_check(gateway: httpx.AsyncClient) -> SessionCheck:
@@ -54,8 +61,12 @@ class RevocationList:
         fallback: SessionCheck,
         marker_ttl_seconds: int,
         sentinel_ttl_seconds: float = 5.0,
+        reads: RedisPipe | None = None,
     ) -> None:
+        """`reads`: the pipelined connection the per-request check (and the
+        caller's commands with it) goes through; redis-py's pipeline without."""
         self._redis = redis
+        self._reads = reads
         self._fallback = fallback
         # A marker only has to outlive the longest-lived access token.
         self._marker_ttl = marker_ttl_seconds
@@ -72,25 +83,33 @@ class RevocationList:
         round trip (the hot read paths need one anyway). Their results are None
         when Redis failed; the check then asks db-gateway."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.exists(SENTINEL)
-                pipe.exists(MARKER_PREFIX + str(session_id))
-                for command in commands:
-                    pipe.execute_command(*command)
-                synced, marked, *results = await pipe.execute(raise_on_error=False)
+            if self._reads is not None:
+                check = [("EXISTS", SENTINEL), ("EXISTS", MARKER_PREFIX + str(session_id))]
+                synced, marked, *results = await self._reads.execute([*check, *commands])
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.exists(SENTINEL)
+                    pipe.exists(MARKER_PREFIX + str(session_id))
+                    for command in commands:
+                        pipe.execute_command(*command)
+                    synced, marked, *results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             log.warning(
                 "revocation list unreachable; asking db-gateway", extra={"error": repr(exc)}
             )
             return await self._fallback(session_id), None
-        if isinstance(synced, Exception) or isinstance(marked, Exception):
+        if _failed(synced) or _failed(marked):
             return await self._fallback(session_id), None
-        extra = [None if isinstance(r, Exception) else r for r in results]
+        extra = [None if _failed(r) else r for r in results]
         if marked:
             return True, extra
         if not synced:
             return await self._fallback(session_id), extra
         return False, extra
+
+    async def aclose(self) -> None:
+        if self._reads is not None:
+            await self._reads.aclose()
 
     async def mark(self, session_ids: Iterable[uuid.UUID]) -> None:
         """Best effort: a marker that cannot be written now is copied by the next sync."""

@@ -23,10 +23,12 @@ Everything below imports lazily for that reason.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from servicekit.middleware import VALID_REQUEST_ID
@@ -124,6 +126,30 @@ def instrument_engine(engine: AsyncEngine) -> None:
     """Trace the engine's statements when tracing is on; nothing otherwise."""
     if _active is not None:
         _active.instrument_engine(engine)
+
+
+_UNTRACED = contextlib.nullcontext()
+
+
+def redis_span(command_names: Sequence[str]) -> AbstractContextManager[Any]:
+    """A client span for Redis commands sent without redis-py (whose own
+    instrumentation traces the rest), named and described by the commands'
+    names only: their keys hold session and user ids. Nothing when off."""
+    if _active is None:
+        return _UNTRACED
+    from opentelemetry.trace import SpanKind
+
+    tracer = _active.provider.get_tracer("servicekit.redis_pipe")
+    statement = " ".join(command_names)
+    return tracer.start_as_current_span(
+        statement,
+        kind=SpanKind.CLIENT,
+        attributes={
+            "db.system": "redis",
+            "db.statement": statement,
+            "db.redis.pipeline_length": len(command_names),
+        },
+    )
 
 
 def _endpoint(environ: Mapping[str, str]) -> str:

@@ -19,7 +19,7 @@ from servicekit.background import running
 from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client, send
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
-from servicekit.redis_client import create_redis
+from servicekit.redis_client import create_redis, create_redis_pipe
 from servicekit.revocation import RevocationList, gateway_session_check, run_sync_loop
 
 RevokedFetch = Callable[[dt.datetime], Awaitable[tuple[list[uuid.UUID], dt.datetime]]]
@@ -51,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fallback=gateway_session_check(gateway),
         marker_ttl_seconds=token_lifetime,
         sentinel_ttl_seconds=max(5 * settings.revocation_sync_seconds, 3),
+        reads=create_redis_pipe(settings),
     )
     app.state.revocations = revocations
     app.state.gateway = gateway
@@ -68,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with gateway, running(sync, name="revocation-sync"):
             yield
     finally:
+        await revocations.aclose()
         await redis.aclose()
 
 

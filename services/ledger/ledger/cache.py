@@ -137,6 +137,15 @@ class CachedDashboard:
     body: bytes
 
 
+# HGETALL's reply: a mapping through redis-py, the flat [field, value, ...]
+# list of the protocol through servicekit.redis_pipe; None when Redis failed
+HashReply = Mapping[Any, Any] | list[Any] | None
+
+
+def _mapping(reply: Mapping[Any, Any] | list[Any]) -> Mapping[Any, Any]:
+    return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else reply
+
+
 def _balance_key(user_id: uuid.UUID, account_id: uuid.UUID) -> str:
     # Scoped by user: another user's account id can never hit this entry.
     return f"bal:{user_id}:{account_id}"
@@ -173,13 +182,12 @@ class LedgerCache:
         their own (see servicekit.jwt.PendingPrincipal.confirm)."""
         return ("HGETALL", _balance_key(user_id, account_id))
 
-    def parse_balance(
-        self, account_id: uuid.UUID, entry: Mapping[Any, Any] | None
-    ) -> CachedBalance | Gone | None:
+    def parse_balance(self, account_id: uuid.UUID, reply: HashReply) -> CachedBalance | Gone | None:
         """`balance_read`'s result; None (Redis failed) is a fallback."""
-        if entry is None:
+        if reply is None:
             _BALANCE["fallback"].inc()
             return None
+        entry = _mapping(reply)
         if "gone" in entry:
             _BALANCE["hit"].inc()
             return GONE
@@ -208,11 +216,12 @@ class LedgerCache:
     def dashboard_read(self, user_id: uuid.UUID) -> RedisCommand:
         return ("HGETALL", _dashboard_key(user_id))
 
-    def parse_dashboard(self, entry: Mapping[Any, Any] | None) -> CachedDashboard | None:
+    def parse_dashboard(self, reply: HashReply) -> CachedDashboard | None:
         """`dashboard_read`'s result: a body at least as new as the floor, or None."""
-        if entry is None:
+        if reply is None:
             _DASHBOARD["fallback"].inc()
             return None
+        entry = _mapping(reply)
         try:
             version, body = entry.get("version"), entry.get("body")
             if version is None or body is None or int(version) < int(entry.get("floor") or 0):

@@ -20,7 +20,7 @@ from servicekit.health import ReadinessCheck
 from servicekit.http import create_internal_client
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
 from servicekit.passwords import PasswordHasher
-from servicekit.redis_client import create_redis
+from servicekit.redis_client import create_redis, create_redis_pipe
 from servicekit.revocation import RevocationList, gateway_session_check
 
 
@@ -33,14 +33,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.cache = cache
     app.state.gateway = Gateway(gateway, cache)
     app.state.password_hasher = PasswordHasher()  # verifies only; hashes carry their cost
-    app.state.revocations = RevocationList(
-        redis, fallback=gateway_session_check(gateway), marker_ttl_seconds=3600 + LEEWAY_SECONDS
+    revocations = RevocationList(
+        redis,
+        fallback=gateway_session_check(gateway),
+        marker_ttl_seconds=3600 + LEEWAY_SECONDS,
+        reads=create_redis_pipe(settings),
     )  # auth writes them; this only reads
+    app.state.revocations = revocations
     try:
         # the loop ends before the clients it uses are closed
         async with gateway, running(run_repair_loop(cache), name="cache-repair"):
             yield
     finally:
+        await revocations.aclose()
         await redis.aclose()
 
 
