@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import httpx
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from tests.conftest import ROOT, StackInfo
 from tests.e2e.conftest import register_and_login
@@ -42,7 +44,14 @@ def _alembic(pg: Postgres, database: str, *args: str) -> None:
     )
 
 
-def test_0004_goes_down_to_0003_and_back_up_with_the_same_ledger(
+def _head() -> str:
+    config = Config(str(ROOT / "services/db-gateway/alembic.ini"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_the_migrations_since_0003_go_down_and_back_up_with_the_same_ledger(
     api: httpx.Client, stack: StackInfo, scratch_database: tuple[Postgres, str], tmp_path: Path
 ) -> None:
     pg, scratch = scratch_database
@@ -90,7 +99,7 @@ def test_0004_goes_down_to_0003_and_back_up_with_the_same_ledger(
     assert pg.query(scratch, "SELECT count(*) FROM allocations").strip() == allocations
 
     _alembic(pg, scratch, "upgrade", "head")
-    assert pg.query(scratch, "SELECT version_num FROM alembic_version").strip() == "0004"
+    assert pg.query(scratch, "SELECT version_num FROM alembic_version").strip() == _head()
     assert pg.query(scratch, "SELECT count(*) FROM allocations").strip() == allocations
     assert pg.query(scratch, UNDATED).strip() == "0"
     assert pg.query(scratch, BOOKS_BALANCE).strip() == "0"

@@ -290,6 +290,35 @@ class TransactionRead(Schema):
     updated_at: dt.datetime
 
 
+class PublicSplit(Schema):
+    category_id: uuid.UUID
+    amount: str
+    description: str
+
+
+class PublicTransaction(Schema):
+    """A transaction as the public API shows it (the ledger's TransactionRead):
+    amounts as strings with the currency's decimal places, times in UTC."""
+
+    id: uuid.UUID
+    type: TransactionType
+    account_id: uuid.UUID
+    to_account_id: uuid.UUID | None
+    amount: str
+    currency: str
+    to_amount: str | None
+    to_currency: str | None
+    category_id: uuid.UUID | None
+    splits: list[PublicSplit]
+    date: dt.date
+    description: str
+    notes: str
+    tags: list[str]
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
 class TransactionWritten(Schema):
     """A posted, edited or deleted transaction (None once deleted), the new
     balances of the accounts it touched, and the user's new ledger version."""

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, TypedDict
 
 import httpx
-
 from ledger.cache import CachedBalance, LedgerCache
 from servicekit.http import send
 from servicekit.jsonutil import loads
@@ -280,6 +280,12 @@ def cached_balance(row: BalanceRow) -> CachedBalance:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionPage:
+    items: bytes  # a JSON array of transactions in the public API's shape
+    next: tuple[str, int] | None  # (date, seq) of the last item, when more follow
+
+
 # ---------------------------------------------------------------- the client
 
 Params = Mapping[str, str | int | bool]
@@ -380,11 +386,15 @@ class Gateway:
 
     # --- transactions
 
-    async def transactions(self, user_id: uuid.UUID, params: Params) -> list[TransactionRow]:
-        rows: list[TransactionRow] = (
-            await self._read(f"{self._user(user_id)}/transactions", params)
-        )["items"]
-        return rows
+    async def transaction_page(self, user_id: uuid.UUID, params: Params) -> TransactionPage:
+        """One page (`limit` items), as the public API shows its items: the
+        JSON array as db-gateway (and Postgres) wrote it, never parsed here."""
+        response = await send(
+            self.client, "GET", f"{self._user(user_id)}/transactions", params=params
+        )
+        date, seq = response.headers.get("x-next-date"), response.headers.get("x-next-seq")
+        after = (date, int(seq)) if date is not None and seq is not None else None
+        return TransactionPage(items=response.content, next=after)
 
     async def transaction(self, user_id: uuid.UUID, transaction_id: uuid.UUID) -> TransactionRow:
         row: TransactionRow = await self._read(

@@ -19,6 +19,7 @@ from ledger.schemas.transactions import (
     TransactionUpdate,
 )
 from servicekit.errors import field_error
+from servicekit.jsonutil import dumps
 
 IDEMPOTENT_REPLAYS = Counter(
     "ledger_idempotent_replays",
@@ -85,9 +86,10 @@ async def list_transactions(
     limit: int,
     cursor: str | None,
     filters: dict[str, str],
-) -> dict[str, Any]:
-    """A TransactionPage, as plain data."""
-    params: dict[str, str | int | bool] = {"limit": limit + 1, **filters}
+) -> bytes:
+    """A TransactionPage as its JSON body: the items exactly as db-gateway sent
+    them (built by Postgres in their final shape), and the cursor."""
+    params: dict[str, str | int | bool] = {"limit": limit, **filters}
     if cursor:
         position = decode_cursor(cursor, frozenset({"d", "s"}))
         try:
@@ -95,14 +97,9 @@ async def list_transactions(
         except ValueError as exc:
             raise field_error("cursor", "is not a cursor this API returned") from exc
         params["before_seq"] = cursor_int(position["s"])
-    rows = await gateway.transactions(user_id, params)
-    page, more = rows[:limit], len(rows) > limit
-    return {
-        "items": [views.transaction_public(r) for r in page],
-        "next_cursor": (
-            encode_cursor({"d": page[-1]["date"], "s": page[-1]["seq"]}) if more else None
-        ),
-    }
+    page = await gateway.transaction_page(user_id, params)
+    after = dumps(encode_cursor({"d": page.next[0], "s": page.next[1]})) if page.next else b"null"
+    return b'{"items":' + page.items + b',"next_cursor":' + after + b"}"
 
 
 async def get_transaction(

@@ -12,7 +12,6 @@ from fastapi import Query, Response
 from db_gateway import schemas, transactions
 from db_gateway.db import DbSession
 from db_gateway.routes.security import CONFLICT, STALE, Limit, Seq, internal_router
-from servicekit.jsonutil import dumps
 
 router = internal_router()
 Amount = Annotated[Decimal | None, Query(gt=0, max_digits=19, decimal_places=4)]
@@ -32,7 +31,20 @@ async def post_transaction(
     return Response(written.model_dump_json(), status_code=201, media_type="application/json")
 
 
-@router.get("/users/{user_id}/transactions", response_model=schemas.TransactionPage)
+@router.get(
+    "/users/{user_id}/transactions",
+    response_model=list[schemas.PublicTransaction],
+    responses={
+        200: {
+            "description": "One page, newest first, as the public API shows it; when "
+            "more follow, the keyset of the next page in X-Next-Date and X-Next-Seq",
+            "headers": {
+                "X-Next-Date": {"schema": {"type": "string", "format": "date"}},
+                "X-Next-Seq": {"schema": {"type": "integer"}},
+            },
+        }
+    },
+)
 async def list_transactions(
     user_id: uuid.UUID,
     session: DbSession,
@@ -61,10 +73,14 @@ async def list_transactions(
         max_amount=max_amount,
         tag=tag,
     )
-    rows = await transactions.list_transaction_rows(
+    page = await transactions.page_json(
         session=session, user_id=user_id, limit=limit, before=before, filters=filters
     )
-    return Response(dumps({"items": rows}), media_type="application/json")
+    # built by Postgres in its final shape: passed on as it came
+    headers = {}
+    if page.next is not None:
+        headers = {"X-Next-Date": page.next[0].isoformat(), "X-Next-Seq": str(page.next[1])}
+    return Response(page.items, media_type="application/json", headers=headers)
 
 
 @router.get("/users/{user_id}/transactions/{transaction_id}")

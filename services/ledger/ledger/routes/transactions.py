@@ -134,14 +134,14 @@ async def list_transactions(
         "max_amount": _amount("max_amount", max_amount),
         "tag": tag.strip().lower() if tag else None,
     }
-    page = await service.list_transactions(
+    body = await service.list_transactions(
         gateway=gateway,
         user_id=user.user_id,
         limit=limit,
         cursor=cursor,
         filters={k: str(v) for k, v in filters.items() if v is not None},
     )
-    return _json(page)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{transaction_id}", response_model=TransactionRead, responses=NOT_FOUND)
