@@ -1,7 +1,9 @@
 """The two-hop ceiling: what the product's shape costs with no work at all.
 
 `front_from_env` plays the ledger: `GET /page` forwards to `back_from_env`
-over one keep-alive httpx client and answers with its bytes as they came.
+over one keep-alive client of the kind the services call each other with
+(servicekit.http's PeerClient, without its metrics and error mapping) and
+answers with its bytes as they came.
 `back_from_env` plays db-gateway: it answers a fixed page of 50 transactions,
 exactly `TWOHOP_PAGE_BYTES` long (the size of the real pages the benchmark
 reads). Both are served like the services, behind nginx configured like the
@@ -15,8 +17,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request, Response
+
+from servicekit.http import create_http_client
 
 ITEMS = 50
 
@@ -72,12 +75,8 @@ def front_from_env() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # the same pool shape as servicekit.http's clients between the services
-        async with httpx.AsyncClient(
-            base_url=back,
-            timeout=5,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        ) as client:
+        # the same pool shape as the services' clients between them
+        async with create_http_client(back, peer="back") as client:
             app.state.back = client
             yield
 
@@ -85,7 +84,7 @@ def front_from_env() -> FastAPI:
 
     @app.get("/page")
     async def page(request: Request) -> Response:
-        answer = await request.app.state.back.get("/page")
+        answer = await request.app.state.back.request("GET", "/page")
         return Response(answer.content, answer.status_code, media_type="application/json")
 
     return app

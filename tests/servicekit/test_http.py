@@ -1,14 +1,17 @@
-"""servicekit.http.send: peer problems become ours, caller bugs become 500s,
-and a failing or absent peer becomes a retryable 503."""
+"""servicekit.http against a real local peer: requests go out as asked, peer
+problems become ours, caller bugs become 500s, and a failing, silent or
+absent peer becomes a retryable 503."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import socket
 from typing import Any
 
-import httpx
 import pytest
+from aiohttp import web
 
+from servicekit.context import request_id_var
 from servicekit.errors import (
     Conflict,
     NotFound,
@@ -17,53 +20,59 @@ from servicekit.errors import (
     Unauthorized,
     Unprocessable,
 )
-from servicekit.http import create_http_client, send
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def peer(handler: Handler) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://peer")
-
-
-def answering(status: int, body: Any = None, **kwargs: Any) -> Handler:
-    def handler(_: httpx.Request) -> httpx.Response:
-        if body is None:
-            return httpx.Response(status, **kwargs)
-        return httpx.Response(status, json=body, **kwargs)
-
-    return handler
+from servicekit.http import PeerResponse, create_http_client, send
+from tests.servicekit.peers import Handler, answering, peer
+from tests.waiting import EVENT_WITHIN
 
 
 def problem(status: int, code: str, detail: str = "peer says no") -> dict[str, Any]:
     return {"type": "about:blank", "title": "x", "status": status, "code": code, "detail": detail}
 
 
-async def call(handler: Handler, method: str = "GET", url: str = "/thing") -> httpx.Response:
+async def call(handler: Handler, method: str = "GET", path: str = "/thing") -> PeerResponse:
     async with peer(handler) as client:
-        return await send(client, method, url)
+        return await send(client, method, path)
 
 
-async def test_success_returns_the_response() -> None:
+async def test_success_returns_the_whole_answer() -> None:
     response = await call(answering(200, {"ok": True}))
 
     assert response.json() == {"ok": True}
+    assert response.is_success
+    assert response.headers["content-type"].startswith("application/json")
 
 
-async def test_request_is_sent_as_asked() -> None:
-    seen: list[httpx.Request] = []
+async def test_the_request_goes_out_as_asked_with_the_request_id() -> None:
+    seen: list[tuple[str, str, dict[str, str], bytes, dict[str, str]]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(201, json={})
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(
+            (
+                request.method,
+                request.path,
+                dict(request.query),
+                await request.read(),
+                {k: v for k, v in request.headers.items()},
+            )
+        )
+        return web.json_response({}, status=201)
 
-    async with peer(handler) as client:
-        await send(client, "POST", "/things", json={"a": 1})
+    token = request_id_var.set("req-42")
+    try:
+        async with peer(handler, headers={"X-Internal-Token": "secret"}) as client:
+            await send(
+                client, "POST", "/things", params={"a": 1, "b": True, "c": "x y"}, json={"n": "1"}
+            )
+    finally:
+        request_id_var.reset(token)
 
-    [request] = seen
-    assert request.method == "POST"
-    assert request.url == "http://peer/things"
-    assert request.read() == b'{"a":1}'
+    [(method, path, query, body, headers)] = seen
+    assert (method, path) == ("POST", "/things")
+    assert query == {"a": "1", "b": "true", "c": "x y"}
+    assert body == b'{"n":"1"}'
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Internal-Token"] == "secret"
+    assert headers["X-Request-ID"] == "req-42"
 
 
 async def test_peer_404_passes_through_as_not_found_keeping_its_code() -> None:
@@ -91,6 +100,19 @@ async def test_meaningful_peer_problems_pass_through(
 
     assert caught.value.status == status
     assert caught.value.code == code
+
+
+async def test_a_stale_etag_passes_through_with_the_current_one() -> None:
+    async def handler(_: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            problem(412, "version_mismatch"), status=412, headers={"ETag": '"7"'}
+        )
+
+    with pytest.raises(ProblemError) as caught:
+        await call(handler)
+
+    assert caught.value.status == 412
+    assert caught.value.headers["ETag"] == '"7"'
 
 
 @pytest.mark.parametrize("code", ["validation_failed", "idempotency_conflict"])
@@ -128,7 +150,7 @@ async def test_peer_4xx_outside_the_passthrough_list_is_our_500() -> None:
 
 async def test_peer_404_without_a_problem_body_is_still_not_found() -> None:
     with pytest.raises(NotFound) as caught:
-        await call(answering(404, content=b"<html>nope</html>"))
+        await call(answering(404, text="<html>nope</html>"))
 
     assert caught.value.code == "peer_error"
 
@@ -143,39 +165,63 @@ async def test_peer_5xx_is_service_unavailable_with_retry_after(status: int) -> 
     assert "stack trace here" not in caught.value.detail
 
 
-@pytest.mark.parametrize(
-    "error",
-    [httpx.ConnectError, httpx.ReadTimeout, httpx.ConnectTimeout, httpx.RemoteProtocolError],
-)
-async def test_unreachable_peer_is_service_unavailable(error: type[httpx.TransportError]) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error("peer gone", request=request)
+async def test_a_peer_that_is_not_there_is_service_unavailable() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    async with create_http_client(f"http://127.0.0.1:{port}", peer="gone") as client:
+        with pytest.raises(ServiceUnavailable) as caught:
+            await send(client, "GET", "/thing")
+
+    assert "unreachable" in caught.value.detail
+    assert caught.value.headers["Retry-After"] == "1"
+
+
+async def test_a_peer_that_drops_the_connection_is_service_unavailable() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()
 
     with pytest.raises(ServiceUnavailable) as caught:
         await call(handler)
 
-    assert caught.value.headers["Retry-After"] == "1"
-    assert isinstance(caught.value.__cause__, error)
+    assert "unreachable" in caught.value.detail
 
 
-async def test_http_client_has_explicit_timeouts() -> None:
-    client = create_http_client("http://peer")
-    try:
-        timeout = client.timeout
-        assert timeout.connect is not None
-        assert timeout.read is not None
-        assert timeout.write is not None
-        assert timeout.pool is not None
-    finally:
-        await client.aclose()
+async def test_a_peer_that_does_not_answer_in_time_is_service_unavailable() -> None:
+    never = asyncio.Event()
+
+    async def handler(_: web.Request) -> web.StreamResponse:
+        await never.wait()
+        return web.Response()
+
+    async with peer(handler, read_timeout=0.2) as client:
+        with pytest.raises(ServiceUnavailable) as caught:
+            await asyncio.wait_for(send(client, "GET", "/slow"), EVENT_WITHIN)
+
+    assert "timed out" in caught.value.detail
 
 
-async def test_http_client_timeouts_follow_its_arguments() -> None:
-    client = create_http_client(
-        "http://peer", connect_timeout=0.5, read_timeout=3.0, pool_timeout=1.5
-    )
-    try:
-        assert client.timeout == httpx.Timeout(connect=0.5, read=3.0, write=3.0, pool=1.5)
-        assert client.base_url == "http://peer"
-    finally:
-        await client.aclose()
+async def test_the_pool_never_opens_more_connections_than_its_limit() -> None:
+    in_flight, most, release = 0, 0, asyncio.Event()
+    connections: set[int] = set()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, most
+        connections.add(id(request.transport))
+        in_flight += 1
+        most = max(most, in_flight)
+        if most >= 3:
+            release.set()
+        await release.wait()
+        in_flight -= 1
+        return web.json_response({})
+
+    async with peer(handler, max_connections=3) as client:
+        await asyncio.wait_for(
+            asyncio.gather(*(send(client, "GET", f"/{i}") for i in range(12))), EVENT_WITHIN
+        )
+
+    assert most == 3
+    assert len(connections) == 3  # kept alive and reused

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +30,7 @@ from servicekit.app import build_app
 from servicekit.errors import ProblemError, ServiceUnavailable
 from servicekit.http import PeerClient, create_http_client, create_internal_client, send
 from servicekit.settings import ServiceSettings
+from tests.servicekit.peers import Handler, answering, peer
 from tests.waiting import EVENT_WITHIN, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,10 +277,6 @@ async def test_no_label_value_is_unbounded(client: httpx.AsyncClient) -> None:
 # --- calls to peers ----------------------------------------------------------------
 
 
-def _peer_client(handler: Callable[[httpx.Request], httpx.Response], peer: str) -> PeerClient:
-    return PeerClient(peer=peer, base_url="http://peer", transport=httpx.MockTransport(handler))
-
-
 def peer_calls(peer: str, outcome: str) -> float:
     return value(f"{PEER}_count", peer=peer, outcome=outcome)
 
@@ -286,48 +284,51 @@ def peer_calls(peer: str, outcome: str) -> float:
 @pytest.mark.parametrize(
     ("answer", "outcome", "raised"),
     [
-        (lambda _r: httpx.Response(200, json={}), "success", None),
-        (
-            lambda _r: httpx.Response(404, json={"code": "not_found", "detail": "x"}),
-            "client_error",
-            ProblemError,
-        ),
-        (lambda _r: httpx.Response(503), "server_error", ServiceUnavailable),
+        (answering(200, {}), "success", None),
+        (answering(404, {"code": "not_found", "detail": "x"}), "client_error", ProblemError),
+        (answering(503), "server_error", ServiceUnavailable),
     ],
 )
 async def test_peer_calls_are_timed_by_outcome(
-    answer: Callable[[httpx.Request], httpx.Response], outcome: str, raised: type[Exception] | None
+    answer: Handler, outcome: str, raised: type[Exception] | None
 ) -> None:
-    peer = f"peer-{outcome.replace('_', '-')}"
-    async with _peer_client(answer, peer) as client:
-        before = peer_calls(peer, outcome)
+    name = f"peer-{outcome.replace('_', '-')}"
+    async with peer(answer, peer=name) as client:
+        before = peer_calls(name, outcome)
         if raised is None:
             await send(client, "GET", f"/users/{uuid.uuid4()}")
         else:
             with pytest.raises(raised):
                 await send(client, "GET", f"/users/{uuid.uuid4()}")
-    assert peer_calls(peer, outcome) == before + 1
+    assert peer_calls(name, outcome) == before + 1
     # the other outcomes of this peer exist from the start, at zero
     for other in metrics.PEER_OUTCOMES:
         assert (
-            REGISTRY.get_sample_value(f"{PEER}_count", {"peer": peer, "outcome": other}) is not None
+            REGISTRY.get_sample_value(f"{PEER}_count", {"peer": name, "outcome": other}) is not None
         )
 
 
-@pytest.mark.parametrize(
-    ("error", "outcome"),
-    [(httpx.ReadTimeout("slow"), "timeout"), (httpx.ConnectError("refused"), "unreachable")],
-)
-async def test_peer_failures_are_timed_too(error: Exception, outcome: str) -> None:
-    def fail(_: httpx.Request) -> httpx.Response:
-        raise error
+async def test_a_peer_that_is_too_slow_or_not_there_is_timed_too() -> None:
+    never = asyncio.Event()
 
-    peer = f"failing-{outcome}"
-    async with _peer_client(fail, peer) as client:
-        before = peer_calls(peer, outcome)
+    async def silent(_: web.Request) -> web.StreamResponse:
+        await never.wait()
+        return web.Response()
+
+    async with peer(silent, peer="failing-timeout", read_timeout=0.2) as client:
+        before = peer_calls("failing-timeout", "timeout")
         with pytest.raises(ServiceUnavailable):
             await send(client, "GET", "/anything")
-    assert peer_calls(peer, outcome) == before + 1
+    assert peer_calls("failing-timeout", "timeout") == before + 1
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    async with create_http_client(f"http://127.0.0.1:{port}", peer="failing-unreachable") as gone:
+        before = peer_calls("failing-unreachable", "unreachable")
+        with pytest.raises(ServiceUnavailable):
+            await send(gone, "GET", "/anything")
+    assert peer_calls("failing-unreachable", "unreachable") == before + 1
 
 
 async def test_the_internal_client_is_labelled_db_gateway_and_others_by_host() -> None:
@@ -343,14 +344,6 @@ async def test_the_internal_client_is_labelled_db_gateway_and_others_by_host() -
     finally:
         await internal.aclose()
         await other.aclose()
-
-
-async def test_a_plain_httpx_client_counts_as_other() -> None:
-    transport = httpx.MockTransport(lambda _r: httpx.Response(200, json={}))
-    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
-        before = peer_calls("other", "success")
-        await send(client, "GET", "/")
-    assert peer_calls("other", "success") == before + 1
 
 
 # --- several server workers ------------------------------------------------------

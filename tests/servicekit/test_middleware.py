@@ -12,16 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from servicekit import app as app_module
 from servicekit.app import build_app
 from servicekit.context import request_id_var
-from servicekit.http import create_http_client
+from servicekit.http import send
 from servicekit.logging import JsonFormatter
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.settings import ServiceSettings
+from tests.servicekit.peers import peer
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -208,26 +210,19 @@ async def test_failing_probe_is_logged(
 
 
 async def test_outgoing_calls_forward_the_current_request_id() -> None:
-    client = create_http_client("http://peer")
-    token = request_id_var.set("rid-outgoing")
-    try:
-        request = client.build_request("GET", "/accounts")
-        for hook in client.event_hooks["request"]:
-            await hook(request)
-    finally:
-        request_id_var.reset(token)
-        await client.aclose()
+    seen: list[str | None] = []
 
-    assert request.headers["X-Request-ID"] == "rid-outgoing"
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("X-Request-ID"))
+        return web.json_response({})
 
+    async with peer(handler) as client:
+        token = request_id_var.set("rid-outgoing")
+        try:
+            await send(client, "GET", "/accounts")
+        finally:
+            request_id_var.reset(token)
+        # outside a request, none
+        await send(client, "GET", "/accounts")
 
-async def test_outgoing_calls_outside_a_request_carry_no_request_id() -> None:
-    client = create_http_client("http://peer")
-    try:
-        request = client.build_request("GET", "/accounts")
-        for hook in client.event_hooks["request"]:
-            await hook(request)
-    finally:
-        await client.aclose()
-
-    assert "X-Request-ID" not in request.headers
+    assert seen == ["rid-outgoing", None]

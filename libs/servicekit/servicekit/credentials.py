@@ -12,11 +12,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, Request
 
 from servicekit.errors import TooManyRequests
-from servicekit.http import send
+from servicekit.http import PeerClient, send
 from servicekit.passwords import PasswordHasher
 from servicekit.settings import LoginThrottleSettings
 
@@ -43,7 +42,7 @@ class Verified:
 
 async def check_password(
     *,
-    gateway: httpx.AsyncClient,
+    gateway: PeerClient,
     hasher: PasswordHasher,
     policy: LoginThrottleSettings,
     client_ip: str,

@@ -55,7 +55,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # Our middleware writes the access line; uvicorn's own would be a second, unstructured one.
     logging.getLogger("uvicorn.access").disabled = True
     # one line per outgoing call is noise next to the access line; failures are logged
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -23,11 +23,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import hiredis
-import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from servicekit.http import send
+from servicekit.http import PeerClient, send
 from servicekit.redis_pipe import RedisPipe
 
 log = logging.getLogger("servicekit.revocation")
@@ -43,7 +42,7 @@ def _failed(reply: Any) -> bool:
     return isinstance(reply, Exception | hiredis.ReplyError)
 
 
-def gateway_session_check(gateway: httpx.AsyncClient) -> SessionCheck:
+def gateway_session_check(gateway: PeerClient) -> SessionCheck:
     """Ask db-gateway whether a session is revoked (the slow, authoritative path)."""
 
     async def check(session_id: uuid.UUID) -> bool:

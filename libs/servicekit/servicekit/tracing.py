@@ -11,7 +11,8 @@ When on, each service exports:
 - a server span per request (named by route template; the probes and
   /metrics excluded), continuing the caller's W3C `traceparent`, with the
   request id as attribute `request.id`;
-- a client span per httpx call, with `traceparent` sent on, so ingress →
+- a client span per call to another service (aiohttp, servicekit.http),
+  with `traceparent` sent on, so ingress →
   ledger → db-gateway is one trace;
 - a span per SQL statement (db-gateway; statements without their
   parameters) and per Redis command (auth, ledger).
@@ -179,9 +180,9 @@ def _make_provider(service_name: str, environ: Mapping[str, str]) -> TracerProvi
 def _instrument_clients(provider: Any) -> None:
     """The client libraries this image holds: each service's image has only
     the instrumentation of the clients it uses (its requirements lock)."""
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider)
     if importlib.util.find_spec("redis") and importlib.util.find_spec(
         "opentelemetry.instrumentation.redis"
     ):

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from auth import service
@@ -17,7 +16,7 @@ from auth.router import router
 from servicekit.app import build_app
 from servicekit.background import running
 from servicekit.health import ReadinessCheck
-from servicekit.http import create_internal_client, send
+from servicekit.http import PeerClient, create_internal_client, send
 from servicekit.jwt import LEEWAY_SECONDS, TokenVerifier
 from servicekit.redis_client import create_redis, create_redis_pipe
 from servicekit.revocation import RevocationList, gateway_session_check, run_sync_loop
@@ -25,7 +24,7 @@ from servicekit.revocation import RevocationList, gateway_session_check, run_syn
 RevokedFetch = Callable[[dt.datetime], Awaitable[tuple[list[uuid.UUID], dt.datetime]]]
 
 
-def _revoked_since(gateway: httpx.AsyncClient) -> RevokedFetch:
+def _revoked_since(gateway: PeerClient) -> RevokedFetch:
     async def fetch(since: dt.datetime) -> tuple[list[uuid.UUID], dt.datetime]:
         body = (
             await send(

@@ -15,7 +15,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-import httpx
 from prometheus_client import Counter
 
 from auth import schemas
@@ -23,7 +22,7 @@ from auth.config import Settings
 from auth.tokens import issue_access_token, new_refresh_token, refresh_token_hash
 from servicekit.credentials import LoginThrottled, Verified, check_password
 from servicekit.errors import Forbidden, Unauthorized
-from servicekit.http import send
+from servicekit.http import PeerClient, send
 from servicekit.metrics import children
 from servicekit.passwords import PasswordHasher
 from servicekit.revocation import RevocationList
@@ -51,7 +50,7 @@ class Deps:
     """What every use case needs, built once in the lifespan."""
 
     settings: Settings
-    gateway: httpx.AsyncClient
+    gateway: PeerClient
     passwords: PasswordHasher
     revocations: RevocationList
 
@@ -191,9 +190,9 @@ async def logout(deps: Deps, refresh_token: str) -> None:
     await _mark_session_of(deps, refresh_token, reason="logout")
 
 
-async def _revoke(deps: Deps, method: str, path: str, *, reason: str, **kwargs: object) -> None:
+async def _revoke(deps: Deps, method: str, path: str, *, reason: str, json: object = None) -> None:
     """Revoke in the database (the source of truth), then mark in Redis at once."""
-    revoked = await send(deps.gateway, method, path, **kwargs)
+    revoked = await send(deps.gateway, method, path, json=json)
     session_ids = [uuid.UUID(s) for s in revoked.json()["session_ids"]]
     REVOKED[reason].inc(len(session_ids))
     await deps.revocations.mark(session_ids)

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, TypedDict
 
-import httpx
 from ledger.cache import CachedBalance, LedgerCache
-from servicekit.http import send
+from servicekit.http import PeerClient, send
 from servicekit.jsonutil import loads
 
 # ---------------------------------------------------------------- rows
@@ -294,7 +293,7 @@ Params = Mapping[str, str | int | bool]
 class Gateway:
     """One user's objects in db-gateway, and the cache every write updates."""
 
-    def __init__(self, client: httpx.AsyncClient, cache: LedgerCache) -> None:
+    def __init__(self, client: PeerClient, cache: LedgerCache) -> None:
         self.client = client
         self.cache = cache
 
