@@ -32,13 +32,16 @@ from typing import Any
 from bench.pg import Postgres, sql_literal
 from bench.seed import Manifest
 from bench.stack import ROOT, log
+from db_gateway.config import Settings as DbGatewaySettings
 from devstack.__main__ import make_runtime, runtime_dir, serve_argv
 from devstack.ingress import Route, load_controller_settings, load_routes, render_nginx_conf
 from servicekit.passwords import OWASP_MEMORY_KIB, OWASP_TIME_COST
 
 # db-gateway's pool (DB_POOL_SIZE + DB_MAX_OVERFLOW, deploy/base/config.env and
 # the defaults devstack runs with): at most this many writes are in Postgres at once.
-DB_POOL_MAX = 10 + 5
+DB_POOL_MAX = sum(
+    DbGatewaySettings.model_fields[name].default for name in ("db_pool_size", "db_max_overflow")
+)
 ARGON2_PARALLELISM = 1
 
 

@@ -13,6 +13,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from db_gateway.config import Settings as DbGatewaySettings
 from servicekit import metrics
 from tests.conftest import StackInfo
 from tests.e2e.conftest import PASSWORD, User, assert_problem, client_at, register_and_login
@@ -238,7 +239,9 @@ def test_peer_latency_and_the_database_pool_are_exported(
     }
     assert all(pool.has("db_pool_connections", state=state) for state in states)
     assert states["idle"] + states["in_use"] >= 1, states  # the pool holds what it opened
-    assert pool.value("db_pool_connections_max") == 15  # DB_POOL_SIZE 10 + DB_MAX_OVERFLOW 5
+    defaults = DbGatewaySettings.model_fields
+    pool_max = defaults["db_pool_size"].default + defaults["db_max_overflow"].default
+    assert pool.value("db_pool_connections_max") == pool_max == 16
     assert pool.has("db_pool_timeouts_total")
     served = pool.value(
         "http_server_requests_total",
