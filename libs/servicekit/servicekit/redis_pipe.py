@@ -98,7 +98,7 @@ class RedisPipe:
         database = parts.path.strip("/")
         if database and database != "0":
             self._setup.append(pack("SELECT", int(database)))
-        self._timeout = timeout
+        self.timeout = timeout  # seconds for a call's replies (and for connecting)
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
 
@@ -117,7 +117,7 @@ class RedisPipe:
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 _, protocol = await loop.create_connection(_Protocol, self._host, self._port)
                 for command in self._setup:
                     (reply,) = protocol.send(command, 1)
@@ -140,7 +140,7 @@ class RedisPipe:
             data = b"".join(pack(*command) for command in commands)
             futures = protocol.send(data, len(commands))
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(self.timeout):
                     return [await future for future in futures]
             except TimeoutError as exc:
                 # the replies still due would reach the wrong calls: drop the connection

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import Depends, Request
 from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -145,3 +146,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session)]
+
+
+# What asyncpg raises when the connection is gone or Postgres is going away:
+# the connection is of no more use, and likely its pool-mates neither.
+DISCONNECTS = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    OSError,
+)
+
+
+@asynccontextmanager
+async def raw_connection(session: AsyncSession) -> AsyncIterator[Any]:
+    """The session's asyncpg connection, for statements that skip SQLAlchemy
+    (its per-statement work cost more than running them). A connection that
+    breaks is handled as SQLAlchemy handles it: invalidated, and the pool's
+    older connections with it (a Postgres restart breaks them all), before
+    the error goes on to the 503 handler."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    try:
+        yield raw.driver_connection
+    except DISCONNECTS as exc:
+        await connection.invalidate(exc)
+        await connection.engine.dispose(close=False)
+        raise

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.responses import Response
 
 from db_gateway.config import Settings
-from db_gateway.db import POOL_TIMEOUTS, create_engine, pool_metrics
+from db_gateway.db import DISCONNECTS, POOL_TIMEOUTS, create_engine, pool_metrics
 from db_gateway.routes import ROUTERS
 from db_gateway.routes.security import InternalTokenGuard
 from servicekit.app import build_app
@@ -101,7 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.internal_token = settings.internal_token.get_secret_value().encode()
     for router in ROUTERS:
         app.include_router(router)
-    for exc_type in (OperationalError, InterfaceError, OSError):
+    # through SQLAlchemy, or straight from asyncpg (db.raw_connection)
+    for exc_type in (OperationalError, InterfaceError, OSError, *_TRANSIENT, *DISCONNECTS):
         app.add_exception_handler(exc_type, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)

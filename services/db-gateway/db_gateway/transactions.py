@@ -7,12 +7,14 @@ function commits (or raises, and nothing is written).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     BigInteger,
     BindParameter,
@@ -20,36 +22,32 @@ from sqlalchemy import (
     Date,
     FromClause,
     Integer,
-    LargeBinary,
     Numeric,
     Select,
     String,
     Subquery,
     Table,
     bindparam,
-    column,
     delete,
     func,
     insert,
     literal_column,
     or_,
     select,
-    text,
     true,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, aggregate_order_by, distinct_on
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, aggregate_order_by, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db_gateway import schemas
 from db_gateway.accounts import AccountArchived, check_scale
+from db_gateway.db import raw_connection
 from db_gateway.models import (
     Account,
     Allocation,
     Category,
-    IdempotencyRecord,
     Posting,
     Transaction,
     User,
@@ -58,7 +56,6 @@ from db_gateway.postings import (
     Leg,
     LockedAccount,
     apply,
-    balance_read,
     begin_write,
     current_legs,
     lock_accounts,
@@ -66,7 +63,7 @@ from db_gateway.postings import (
     system_accounts,
     write_legs,
 )
-from servicekit.errors import NotFound, PreconditionFailed, Unprocessable
+from servicekit.errors import NotFound, PreconditionFailed, ProblemError, Unprocessable
 
 OPENING = "opening"
 FieldErrors = list[dict[str, str]]
@@ -74,7 +71,6 @@ FieldErrors = list[dict[str, str]]
 _transactions = cast(Table, Transaction.__table__)
 _accounts = cast(Table, Account.__table__)
 _allocations = cast(Table, Allocation.__table__)
-_idempotency = cast(Table, IdempotencyRecord.__table__)
 
 
 class IdempotencyConflict(Unprocessable):
@@ -318,170 +314,56 @@ async def _write_allocations(
     )
 
 
-async def _store_key(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    draft: schemas.TransactionPost,
-    written: schemas.TransactionWritten,
-) -> bool:
-    """Record the key with what this request answers (the transaction as it was
-    posted; the balances are left out: by the time of a replay they may have
-    moved). False when another request with the key committed first."""
-    assert written.transaction is not None
-    stored = (
-        await session.execute(
-            pg_insert(_idempotency)
-            .values(
-                user_id=user_id,
-                key=draft.idempotency_key,
-                request_hash=bytes.fromhex(draft.request_hash or ""),
-                transaction_id=written.transaction.id,
-                response=written.model_copy(update={"balances": []}).model_dump(mode="json"),
+# post_transaction (migration 0006) raises these SQLSTATEs, the problem's code
+# in HINT when it is not the class's own, and the errors as JSON in DETAIL
+_RAISED: dict[str, type[ProblemError]] = {
+    "FL404": NotFound,
+    "FL409": AccountArchived,
+    "FL422": Unprocessable,
+}
+_POST = "SELECT post_transaction($1, $2::jsonb, $3, $4)::text"
+
+
+async def post_transaction_json(
+    *, session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
+) -> bytes:
+    """Write a transaction, its postings and allocations, the new balances and
+    the idempotency record, all at once: one call of the SQL function
+    post_transaction (one round trip), after the checks that need no database.
+    Returns its TransactionWritten as JSON, as Postgres wrote it (a replay of
+    its key has `replayed: true`)."""
+    errors = _shape_errors(draft)
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    if draft.idempotency_key is not None and draft.request_hash is None:
+        raise Unprocessable("request_hash is required with idempotency_key")
+    body = draft.model_dump_json(exclude={"idempotency_key", "request_hash"})
+    request_hash = bytes.fromhex(draft.request_hash) if draft.request_hash else None
+    try:
+        async with raw_connection(session) as driver:
+            written: str = await driver.fetchval(
+                _POST, user_id, body, draft.idempotency_key, request_hash
             )
-            .on_conflict_do_nothing()
-            .returning(_idempotency.c.key)
+    except asyncpg.PostgresError as exc:
+        raised = _RAISED.get(exc.sqlstate or "")
+        if raised is None:
+            raise
+        problem = raised(
+            exc.message, code=exc.hint or None, errors=json.loads(exc.detail or "[]") or None
         )
-    ).scalar_one_or_none()
-    return stored is not None
-
-
-async def _replay(
-    session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
-) -> schemas.TransactionWritten | None:
-    record = (
-        await session.execute(
-            select(_idempotency.c.request_hash, _idempotency.c.response).where(
-                _idempotency.c.user_id == user_id, _idempotency.c.key == draft.idempotency_key
-            )
-        )
-    ).one_or_none()
-    if record is None:
-        return None
-    await session.rollback()
-    return await _replayed(session, user_id, record.request_hash, record.response, draft)
-
-
-async def _replayed(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    request_hash: bytes,
-    response: dict[str, Any],
-    draft: schemas.TransactionPost,
-) -> schemas.TransactionWritten:
-    """The first answer of a key (after the caller rolled back its own work),
-    with the balances of its accounts as they are now: the first attempt's
-    cache update may have been lost with its caller (a crash between the
-    commit and the cache write, or an answer that never arrived), and the
-    retry is what puts them right. Committed values, read now, so writing
-    them through can only move a cache entry forward."""
-    if request_hash != bytes.fromhex(draft.request_hash or ""):
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used with a different request body",
-            errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}],
-        )
-    replayed = schemas.TransactionWritten.model_validate({**response, "replayed": True})
-    if replayed.transaction is None:
-        return replayed
-    touched = {replayed.transaction.account_id, replayed.transaction.to_account_id} - {None}
-    rows = await session.execute(
-        select(
-            _accounts.c.id,
-            _accounts.c.currency,
-            _accounts.c.balance,
-            _accounts.c.version,
-            _accounts.c.updated_at,
-        )
-        .where(
-            _accounts.c.user_id == user_id,
-            _accounts.c.id.in_(touched),
-            _accounts.c.system_role.is_(None),
-        )
-        .order_by(_accounts.c.id)
-    )
-    balances = [balance_read(r) for r in rows]
-    await session.rollback()  # ends the read here, not after the answer is sent
-    return replayed.model_copy(update={"balances": balances})
-
-
-# the user's lock, and whether the key was used already, in one round trip
-_BEGIN_KEYED_WRITE = text(
-    """
-    UPDATE users SET ledger_version = ledger_version + 1 WHERE id = :user_id
-    RETURNING ledger_version,
-        (SELECT request_hash FROM idempotency_records WHERE user_id = :user_id AND key = :key),
-        (SELECT response FROM idempotency_records WHERE user_id = :user_id AND key = :key)
-    """
-).columns(
-    column("ledger_version", BigInteger),
-    column("request_hash", LargeBinary),
-    column("response", JSONB),
-)
+        raise problem from None
+    await session.commit()  # the function's work, if the session had begun a transaction
+    return written.encode()
 
 
 async def post_transaction(
     *, session: AsyncSession, user_id: uuid.UUID, draft: schemas.TransactionPost
 ) -> schemas.TransactionWritten:
-    """Write a transaction, its postings and allocations, the new balances and
-    the idempotency record, all at once."""
-    if draft.idempotency_key is None:
-        version = await begin_write(session, user_id)
-    else:
-        if draft.request_hash is None:
-            raise Unprocessable("request_hash is required with idempotency_key")
-        taken = (
-            await session.execute(
-                _BEGIN_KEYED_WRITE, {"user_id": user_id, "key": draft.idempotency_key}
-            )
-        ).one_or_none()
-        if taken is None:
-            raise NotFound("user not found")
-        if taken.request_hash is not None:  # a retry of a finished request: its answer
-            await session.rollback()
-            return await _replayed(session, user_id, taken.request_hash, taken.response, draft)
-        version = int(taken.ledger_version)
-    tx_id = uuid.uuid4()
-    checked = await _check(session, user_id, draft)
-    columns = _columns(checked)
-    stamped = (
-        await session.execute(
-            insert(_transactions)
-            .values(id=tx_id, user_id=user_id, **columns)
-            .returning(
-                _transactions.c.seq,
-                _transactions.c.version,
-                _transactions.c.created_at,
-                _transactions.c.updated_at,
-            )
-        )
-    ).one()
-    await write_legs(session, user_id, tx_id, checked.legs)
-    await _write_allocations(session, user_id, tx_id, stamped.seq, draft)
-    balances = await apply(session, net_change([], checked.legs))
-    written = schemas.TransactionWritten(
-        # what was just written, not read back
-        transaction=schemas.TransactionRead(
-            id=tx_id,
-            **{k: v for k, v in columns.items() if k in _READ_COLUMNS},
-            splits=[
-                schemas.SplitRead(
-                    category_id=s.category_id, amount=s.amount, description=s.description
-                )
-                for s in draft.splits
-            ],
-            **stamped._asdict(),
-        ),
-        balances=balances,
-        ledger_version=version,
-    )
-    # Under the user's lock, a concurrent request with the same key has either
-    # committed before us (the key is taken: drop our work, replay theirs) or
-    # waits for us.
-    if draft.idempotency_key is not None and not await _store_key(session, user_id, draft, written):
-        replayed = await _replay(session, user_id, draft)
-        assert replayed is not None
-        return replayed
-    await session.commit()
-    return written
+    """post_transaction_json, as a model."""
+    written = await post_transaction_json(session=session, user_id=user_id, draft=draft)
+    return schemas.TransactionWritten.model_validate_json(written)
 
 
 def _own(user_id: uuid.UUID, transaction_id: uuid.UUID) -> Select[Transaction]:
@@ -913,9 +795,9 @@ async def page_json(
         statement = _page_json_statement(values).compile(dialect=dialect)
         compiled = _PAGE_JSON[shape] = (statement.string, tuple(statement.positiontup or ()))
     sql, names = compiled
-    connection = await (await session.connection()).get_raw_connection()
-    driver: Any = connection.driver_connection
-    items, rows, last_date, last_seq = await driver.fetchrow(sql, *(values[n] for n in names))
+    async with raw_connection(session) as driver:
+        found = await driver.fetchrow(sql, *(values[n] for n in names))
+    items, rows, last_date, last_seq = found
     return PageJson(
         items=b"[" + items.encode() + b"]",
         next=(last_date, last_seq) if rows > limit else None,

@@ -37,10 +37,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import hiredis
 from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
+from servicekit.redis_pipe import RedisPipe, RedisPipeError
 from servicekit.revocation import RedisCommand
 
 log = logging.getLogger("ledger.cache")
@@ -156,8 +159,12 @@ def _dashboard_key(user_id: uuid.UUID) -> str:
 
 
 class LedgerCache:
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, ttl_seconds: int, pipe: RedisPipe | None = None) -> None:
+        """`pipe`: the connection a write's updates go through together, in one
+        round trip (servicekit.redis_pipe); each update that fails there is
+        retried through redis-py as below."""
         self._redis = redis
+        self._pipe = pipe
         self._ttl = ttl_seconds
         self._put_if_newer = redis.register_script(_PUT_IF_NEWER)
         self._raise_floor = redis.register_script(_RAISE_FLOOR)
@@ -262,6 +269,8 @@ class LedgerCache:
         balances, deleted accounts, and the dashboard floor."""
         # key -> (the update now, and what to do instead if Redis only answers later)
         updates: dict[str, tuple[Update, Update]] = {}
+        # key -> the same update as one Redis command, for the pipe
+        commands: dict[str, RedisCommand] = {}
         for b in balances:
             key = _balance_key(user_id, b.account_id)
             # Not this balance, later: meanwhile another replica may have
@@ -269,15 +278,61 @@ class LedgerCache:
             # older balance would be served until that one's repair. Dropping
             # the entry is only a miss: the next read fills it from the database.
             updates[key] = (_bind(self._put_balance, user_id, b), _bind(self._forget, key))
+            commands[key] = self._evalsha(self._put_if_newer, key, self._balance_args(b))
         for account_id in deleted_accounts:
             # a tombstone and the dashboard floor only ever move forward: as they are
+            key = _balance_key(user_id, account_id)
             bury = _bind(self._put_tombstone, user_id, account_id)
-            updates[_balance_key(user_id, account_id)] = (bury, bury)
+            updates[key] = (bury, bury)
+            commands[key] = self._evalsha(self._bury, key, [TOMBSTONE_VERSION, self._ttl])
+        key = _dashboard_key(user_id)
         floor = _bind(self._raise_dashboard_floor, user_id, ledger_version)
-        updates[_dashboard_key(user_id)] = (floor, floor)
+        updates[key] = (floor, floor)
+        commands[key] = self._evalsha(self._raise_floor, key, [ledger_version, self._ttl, "body"])
+        if self._pipe is not None:
+            updates = await self._through_pipe(self._pipe, updates, commands)
         await asyncio.gather(
             *(self._write(key, now, later) for key, (now, later) in updates.items())
         )
+
+    async def _through_pipe(
+        self,
+        pipe: RedisPipe,
+        updates: dict[str, tuple[Update, Update]],
+        commands: dict[str, RedisCommand],
+    ) -> dict[str, tuple[Update, Update]]:
+        """Every update in one round trip; the ones that did not take (Redis
+        unreachable, a script it no longer holds, a refused entry) are left for
+        redis-py's retries and repairs."""
+        keys = list(updates)
+        try:
+            replies = await pipe.execute([commands[key] for key in keys])
+        except RedisPipeError:
+            return updates
+        left = {}
+        for key, reply in zip(keys, replies, strict=True):
+            if isinstance(reply, hiredis.ReplyError):
+                left[key] = updates[key]
+            else:
+                _updates_of(key)["written"].inc()
+                self._pending.pop(key, None)
+        return left
+
+    @staticmethod
+    def _evalsha(script: AsyncScript, key: str, args: list[Any]) -> RedisCommand:
+        return ("EVALSHA", script.sha, 1, key, *args)
+
+    def _balance_args(self, balance: CachedBalance) -> list[Any]:
+        return [
+            balance.version,
+            self._ttl,
+            "balance",
+            str(balance.balance),
+            "currency",
+            balance.currency,
+            "as_of",
+            balance.as_of,
+        ]
 
     async def forget_user(self, user_id: uuid.UUID) -> None:
         """Best effort: entries that cannot be deleted now expire with their TTL."""
@@ -335,17 +390,7 @@ class LedgerCache:
 
     async def _put_balance(self, user_id: uuid.UUID, balance: CachedBalance) -> None:
         await self._put_if_newer(
-            keys=[_balance_key(user_id, balance.account_id)],
-            args=[
-                balance.version,
-                self._ttl,
-                "balance",
-                str(balance.balance),
-                "currency",
-                balance.currency,
-                "as_of",
-                balance.as_of,
-            ],
+            keys=[_balance_key(user_id, balance.account_id)], args=self._balance_args(balance)
         )
 
     async def _put_tombstone(self, user_id: uuid.UUID, account_id: uuid.UUID) -> None:

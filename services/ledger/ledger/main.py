@@ -29,7 +29,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     redis = create_redis(settings)
     gateway = create_internal_client(settings.db_gateway_url, settings.internal_token)
-    cache = LedgerCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds)
+    # every request's revocation check and cache read, and every write's cache
+    # updates, each in one round trip on this one connection
+    pipe = create_redis_pipe(settings)
+    cache = LedgerCache(redis, ttl_seconds=settings.balance_cache_ttl_seconds, pipe=pipe)
     app.state.cache = cache
     app.state.gateway = Gateway(gateway, cache)
     app.state.password_hasher = PasswordHasher()  # verifies only; hashes carry their cost
@@ -37,7 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis,
         fallback=gateway_session_check(gateway),
         marker_ttl_seconds=3600 + LEEWAY_SECONDS,
-        reads=create_redis_pipe(settings),
+        reads=pipe,
     )  # auth writes them; this only reads
     app.state.revocations = revocations
     try:
