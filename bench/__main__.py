@@ -32,7 +32,15 @@ from bench.history import page_sql_ms
 from bench.pg import Postgres
 from bench.probe import Probe, probe_for
 from bench.report import RESULTS
-from bench.scenarios import check_gets, check_login, check_transfer, prime_gets, write_files
+from bench.scenarios import (
+    FILTERS,
+    check_gets,
+    check_login,
+    check_transfer,
+    filter_file,
+    prime_gets,
+    write_files,
+)
 from bench.seed import MANIFEST, Manifest, SeedFailed, login_all, seed, verify
 from bench.soak import soak
 from bench.stack import PORT_BASE, STATE, DevStack, StackInfo, log, port_of, service_rss
@@ -261,6 +269,26 @@ def measure_round(ctx: Context, number: int) -> dict[str, Any]:
                 scenarios[name + suffix] = {
                     **result.as_dict(),
                     "connections": connections,
+                    "checked": checked,
+                }
+        # each filter of the list, at the low concurrency: is it flat with history?
+        for filter_name in FILTERS:
+            for history in ("1k", "100k"):
+                name = filter_file(filter_name, history)
+                checked = check_gets(ingress, files[name])
+                result = timed(
+                    ctx,
+                    name=name,
+                    url=ingress,
+                    script="get.lua",
+                    args=[str(files[name])],
+                    duration=short,
+                    warmup=min(args.warmup, 2),
+                    connections=args.history_connections,
+                )
+                scenarios[name] = {
+                    **result.as_dict(),
+                    "connections": args.history_connections,
                     "checked": checked,
                 }
         for name, role in (("history_1k", "small"), ("history_100k", "big")):

@@ -1,5 +1,6 @@
 """`python -m bench.explain`: EXPLAIN (ANALYZE, BUFFERS) of the queries behind
-the transaction list, the reports and the dashboard, for the seeded user with
+the transaction list (a category page and each filter: the index it uses),
+the reports and the dashboard, for the seeded user with
 the longest history, on a running bench stack (`make bench` leaves its seed in
 .devstack/bench; start that stack with `python -m devstack run --state-dir
 .devstack/bench --port-base 32000 --environment test`).
@@ -18,9 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.history import page_query
+from bench.history import filter_query, page_query
 from bench.pg import Postgres
-from bench.scenarios import page_variants
+from bench.scenarios import FILTERS, page_variants
 from bench.seed import Manifest
 from bench.stack import STATE
 
@@ -50,6 +51,14 @@ def statements(manifest: Manifest, today: dt.date) -> dict[str, str]:
     found["list: 50 transactions, one year, a parent category"] = (
         f"PREPARE page AS {sql};\nEXPLAIN (ANALYZE, BUFFERS) EXECUTE page({', '.join(arguments)})"
     )
+    for name in FILTERS:
+        sql, arguments = filter_query(user, name)
+        # a fresh statement's first run gets a plan for its values, as
+        # db-gateway's filtered pages do (db_gateway.transactions.page_json)
+        found[f"list: 50 transactions, filter {name} ({FILTERS[name].split('&')[0]})"] = (
+            f"DEALLOCATE ALL;\nPREPARE page AS {sql};\n"
+            f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE page({', '.join(arguments)})"
+        )
     reads: dict[str, tuple[Any, dict[str, Any]]] = {
         "report: summary, this month": (reports._SUMMARY, this_month),
         "report: monthly, last 12 months": (

@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from bench.pg import Postgres, sql_literal
-from bench.scenarios import page_variants
+from bench.scenarios import FILTERS, page_variants
 from bench.seed import SeedUser
 
 PLAN_MODES = {"custom": "force_custom_plan", "generic": "force_generic_plan"}
@@ -29,23 +29,47 @@ def page_query(
     user: SeedUser, category: str, start: dt.date, end: dt.date
 ) -> tuple[str, list[str]]:
     """db-gateway's page query with $n placeholders, and its arguments as SQL literals."""
+    from db_gateway.transactions import Filters
+
+    filters = Filters(category_id=uuid.UUID(category), date_from=start, date_to=end)
+    return _compiled(user, filters)
+
+
+def _compiled(user: SeedUser, filters: Any) -> tuple[str, list[str]]:
     from sqlalchemy.dialects.postgresql.asyncpg import dialect
 
-    from db_gateway.transactions import Filters, page_statement
+    from db_gateway.transactions import page_statement
 
-    query = page_statement(
-        uuid.UUID(user.user_id),
-        Filters(category_id=uuid.UUID(category), date_from=start, date_to=end),
-        limit=50,
-        before=None,
-    )
+    query = page_statement(uuid.UUID(user.user_id), filters, limit=50, before=None)
     compiled = query.compile(dialect=dialect())  # type: ignore[no-untyped-call]
     names = compiled.positiontup or []
-    arguments = [
-        str(value) if isinstance(value, int) else sql_literal(str(value))
-        for value in (compiled.params[name] for name in names)
-    ]
-    return str(compiled), arguments
+    return str(compiled), [_literal(compiled.params[name]) for name in names]
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):  # the tags: a text[] literal of plain words
+        return sql_literal("{" + ",".join(value) + "}")
+    return sql_literal(str(value))
+
+
+def filter_query(user: SeedUser, name: str) -> tuple[str, list[str]]:
+    """db-gateway's page query for one of the bench's filters (scenarios.FILTERS)."""
+    from decimal import Decimal
+
+    from db_gateway.transactions import Filters
+
+    query = dict(part.split("=") for part in FILTERS[name].split("&"))
+    account = next(a.id for a in user.accounts if a.name == "Checking")
+    filters = Filters(
+        q=query.get("q"),
+        tag=query.get("tag"),
+        min_amount=Decimal(query["min_amount"]) if "min_amount" in query else None,
+        max_amount=Decimal(query["max_amount"]) if "max_amount" in query else None,
+        account_id=uuid.UUID(account) if "account_id" in query else None,
+    )
+    return _compiled(user, filters)
 
 
 def execution_ms(explained: str) -> list[float]:

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from bench.scenarios import FILTERS, filter_file
 from bench.stack import ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -291,6 +292,16 @@ def _history_lines(result: dict[str, Any], line: Any, wide: Any) -> list[str]:
             p50 = _ratio(_latency(big, "p50"), _latency(small, "p50"))
             p99 = _ratio(_latency(big, "p99"), _latency(small, "p99"))
             out += wide(f"  100k vs 1k: p50 {_times(p50)}, p99 {_times(p99)} (1.00x = no slowdown)")
+    for name in FILTERS:
+        small = scenarios.get(filter_file(name, "1k"))
+        big = scenarios.get(filter_file(name, "100k"))
+        if small and big:
+            p50 = _ratio(_latency(big, "p50"), _latency(small, "p50"))
+            out += wide(
+                f"  filter {FILTERS[name].split('=')[0]} ({name}), p50 1k vs 100k:"
+                f" {_num(_latency(small, 'p50'))} vs {_num(_latency(big, 'p50'))} ms"
+                f" ({_times(p50)})"
+            )
     sql = result.get("history_sql_ms") or {}
     if "history_1k" in sql and "history_100k" in sql:
         parts = []

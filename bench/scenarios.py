@@ -50,6 +50,28 @@ def page_paths(user: SeedUser, today: dt.date) -> list[str]:
     ]
 
 
+# The list's filters, each compared for the user with 1k transactions and the
+# one with 100k: a common word (a merchant in ~9% of descriptions), a rare one
+# (a note in 0.2%), a tag (~1.7%), an amount range (~17%) and an account.
+FILTERS: dict[str, str] = {
+    "q common": "q=market",
+    "q rare": "q=warranty",
+    "tag": "tag=vacation",
+    "amount": "min_amount=100&max_amount=200",
+    "account": "account_id={account}",
+}
+
+
+def filter_path(user: SeedUser, name: str) -> str:
+    account = next(a.id for a in user.accounts if a.name == "Checking")
+    return "/services/transactions?limit=50&" + FILTERS[name].format(account=account)
+
+
+def filter_file(name: str, history: str) -> str:
+    """The request file's name of one filter for one history size ("1k", "100k")."""
+    return f"filter_{name.replace(' ', '_')}_{history}"
+
+
 def write_files(
     directory: Path, manifest: Manifest, tokens: dict[str, str], today: dt.date
 ) -> dict[str, Path]:
@@ -76,6 +98,10 @@ def write_files(
     for role, name in (("small", "history_1k"), ("big", "history_100k")):
         for user in manifest.by_role(role):
             lines[name] = [f"{path}\t{tokens[user.email]}" for path in page_paths(user, today)]
+            for filter_name in FILTERS:
+                lines[filter_file(filter_name, name.removeprefix("history_"))] = [
+                    f"{filter_path(user, filter_name)}\t{tokens[user.email]}"
+                ]
     files: dict[str, Path] = {}
     for name, content in lines.items():
         path = directory / f"{name}.tsv"

@@ -94,6 +94,8 @@ INCOME_ACCOUNTS = {
 }
 BUDGETS = {"Food": 650, "Transport": 260, "Shopping": 300, "Entertainment": 140}
 TAGS = ("work", "family", "vacation", "reimbursable", "gift", "kids", "home")
+# in 0.2% of transactions: what a search for one rare word finds
+RARE_NOTE = "warranty claim"
 MERCHANTS = ("Corner shop", "Market", "Online", "Downtown", "Airport", "Station", "Mall")
 EXCHANGE = {("USD", "EUR"): 0.92, ("EUR", "USD"): 1.087}
 
@@ -326,7 +328,8 @@ class Generator:
             tags = "{}"
             if rng.random() < 0.08:
                 tags = "{" + ",".join(sorted(set(rng.sample(TAGS, rng.randint(1, 2))))) + "}"
-            notes = "paid in two parts" if rng.random() < 0.03 else ""
+            roll = rng.random()  # one draw, as before the rare note was added
+            notes = "paid in two parts" if roll < 0.03 else RARE_NOTE if roll < 0.032 else ""
             if kind < 0.62:  # expense
                 account = rng.choices(pay_from, pay_weights)[0]
                 name = rng.choices(expense_names, expense_weights)[0]
